@@ -1,0 +1,37 @@
+"""The plain result every front end (Telegram, console, batch mode) receives from the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+AnswerKind = Literal["post", "contact", "referral", "list", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One ranked result: a post or contact id, its score (0-100) and the parts the score came from."""
+
+    id: str
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    kind: AnswerKind
+    hits: tuple[Hit, ...] = ()
+    query: str = ""
+    # Why the engine chose this kind: "no-text", "low-score", "too-close", "safety", "latest", ...
+    reason: str = ""
+    # Language the person wrote in (en, zh, id, vi, th, tl); render answers in it where it can.
+    lang: str = "en"
+    # For referrals: the situations that fired (e.g. "locked_in", "documents_withheld").
+    situations: tuple[str, ...] = ()
+    # Close candidates offered as "Did you mean…" when the engine declines a near tie.
+    suggestions: tuple[Hit, ...] = ()
+    ms: float = 0.0
+
+    @property
+    def ids(self) -> list[str]:
+        return [h.id for h in self.hits]

@@ -1,0 +1,134 @@
+"""Settings from the environment and an optional .env file, validated once at start-up.
+
+A malformed value stops start-up with one line naming the setting. The token is kept out of
+repr() so it never reaches a log or a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_ROOT / "data"
+BUNDLED_STORE = DATA_DIR / "store.json"
+DEFAULT_API_BASE = "https://api.telegram.org/bot"
+_TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,100}$")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str = field(default="", repr=False)
+    api_base_url: str = DEFAULT_API_BASE
+    db_path: Path = BUNDLED_STORE
+    state_path: Path | None = None  # operational SQLite store; default beside db_path
+    staff_ids: frozenset[int] = frozenset()
+    log_level: str = "INFO"
+    webhook_url: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    question_log_days: int = 30
+    broadcast_rate: float = 25.0
+    rate_limit_per_minute: int = 20
+
+    @property
+    def operational_path(self) -> Path:
+        return self.state_path or self.db_path.with_name(self.db_path.stem + ".state.sqlite3")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.db_path.with_name(self.db_path.name + ".lock")
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
+    """Read settings; the process environment wins over .env. Raises ConfigError."""
+    if env is None:
+        merged = _read_env_file(env_file or Path.cwd() / ".env")
+        merged.update(os.environ)
+        env = merged
+
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if token and not _TOKEN_RE.match(token):
+        raise ConfigError("TELEGRAM_BOT_TOKEN does not look like a bot token (digits, a colon, then letters): check it")
+
+    base = env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", base):
+        raise ConfigError(f"TELEGRAM_API_BASE_URL must be an http(s) URL ending in /bot, got {base!r}")
+
+    db_raw = env.get("BOT_DB_PATH", "").strip()
+    db_path = Path(db_raw).expanduser() if db_raw else BUNDLED_STORE
+    state_raw = env.get("BOT_STATE_PATH", "").strip()
+
+    staff: set[int] = set()
+    for part in env.get("BOT_STAFF_IDS", "").replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not re.fullmatch(r"-?\d{1,20}", part):
+            raise ConfigError(f"BOT_STAFF_IDS must be comma-separated Telegram user ids, got {part!r}")
+        staff.add(int(part))
+
+    level = env.get("BOT_LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(f"BOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+
+    webhook_url = env.get("BOT_WEBHOOK_URL", "").strip()
+    if webhook_url and not webhook_url.startswith("https://"):
+        raise ConfigError("BOT_WEBHOOK_URL must start with https:// (Telegram only calls HTTPS webhooks)")
+    secret = env.get("BOT_WEBHOOK_SECRET", "").strip()
+    if secret and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
+        raise ConfigError("BOT_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
+
+    rate_raw = env.get("BOT_BROADCAST_RATE", "").strip()
+    try:
+        rate = float(rate_raw) if rate_raw else 25.0
+    except ValueError:
+        raise ConfigError(f"BOT_BROADCAST_RATE must be messages per second, got {rate_raw!r}") from None
+    if not 0.1 <= rate <= 1000:
+        raise ConfigError(f"BOT_BROADCAST_RATE must be between 0.1 and 1000, got {rate}")
+
+    return Settings(
+        token=token,
+        api_base_url=base,
+        db_path=db_path,
+        state_path=Path(state_raw).expanduser() if state_raw else None,
+        staff_ids=frozenset(staff),
+        log_level=level,
+        webhook_url=webhook_url,
+        webhook_secret=secret,
+        webhook_listen=env.get("BOT_WEBHOOK_LISTEN", "").strip() or "127.0.0.1",
+        webhook_port=_int(env, "BOT_WEBHOOK_PORT", 8443, 1, 65535),
+        question_log_days=_int(env, "BOT_QUESTION_LOG_DAYS", 30, 0, 3650),
+        broadcast_rate=rate,
+        rate_limit_per_minute=_int(env, "BOT_USER_MESSAGES_PER_MINUTE", 20, 1, 10_000),
+    )

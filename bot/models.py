@@ -1,0 +1,174 @@
+"""Plain records the whole core passes around: posts, contacts, and their validation.
+
+Validation lives here (not in the store) so importers, the CLI and staff tools reject a bad
+record with the same message: which record, which field, what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import date
+
+CATEGORIES = ("news", "workshop", "anti-trafficking", "cooperation", "announcement")
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+class RecordError(ValueError):
+    """A record that cannot go into the store; the message names the record and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    id: str
+    title: str
+    date: str  # ISO YYYY-MM-DD
+    category: str
+    body: str
+    url: str = ""
+    tags: tuple[str, ...] = ()
+    # Alternate phrasings staff add so the matcher finds the post for them too.
+    questions: tuple[str, ...] = ()
+    # Provenance: where the post came from and when it entered or changed in the store.
+    source: str = ""
+    imported_at: str = ""
+    updated_at: str = ""
+
+    @property
+    def year(self) -> int:
+        return int(self.date[:4])
+
+    def to_record(self) -> dict:
+        rec = asdict(self)
+        rec["tags"] = list(self.tags)
+        rec["questions"] = list(self.questions)
+        return rec
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    id: str
+    name: str
+    phone: str
+    agency: str = ""
+    alt_phones: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+    hours: str = ""
+    address: str | None = None
+    url: str = ""
+    notes: str = ""
+
+    def to_record(self) -> dict:
+        rec = asdict(self)
+        for key in ("alt_phones", "topics", "languages"):
+            rec[key] = list(rec[key])
+        return rec
+
+
+@dataclass(slots=True)
+class ImportReport:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[str] = field(default_factory=list)
+
+
+def _label(raw: object, index: int | None) -> str:
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    where = f"#{index}" if index is not None else ""
+    return f"record {where} id={rid!r}".replace("  ", " ") if rid else f"record {where}".strip()
+
+
+def _text(raw: dict, key: str, label: str, *, required: bool = True, max_len: int = 20_000) -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        if required:
+            raise RecordError(f"{label}: field '{key}' is required")
+        return ""
+    if not isinstance(value, str):
+        raise RecordError(f"{label}: field '{key}' must be text, got {type(value).__name__}")
+    value = value.strip()
+    if required and not value:
+        raise RecordError(f"{label}: field '{key}' is empty")
+    if len(value) > max_len:
+        raise RecordError(f"{label}: field '{key}' is longer than {max_len} characters")
+    return value
+
+
+def _texts(raw: dict, key: str, label: str) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError(f"{label}: field '{key}' must be a list of text")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _record_id(raw: dict, label: str) -> str:
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not _ID_RE.match(rid):
+        raise RecordError(f"{label}: field 'id' must be 1-40 letters, digits, '-' or '_'")
+    return rid
+
+
+def post_from_record(raw: object, index: int | None = None) -> Post:
+    """Validate one raw post record (as found in JSON) and return a Post."""
+    label = _label(raw, index)
+    if not isinstance(raw, dict):
+        raise RecordError(f"{label}: a post must be a JSON object")
+    rid = _record_id(raw, label)
+    day = _text(raw, "date", label)
+    try:
+        parsed = date.fromisoformat(day)
+    except ValueError:
+        raise RecordError(f"{label}: field 'date' must be an ISO date YYYY-MM-DD, got {day!r}") from None
+    if len(day) != 10:
+        raise RecordError(f"{label}: field 'date' must be an ISO date YYYY-MM-DD, got {day!r}")
+    category = _text(raw, "category", label)
+    if category not in CATEGORIES:
+        raise RecordError(f"{label}: field 'category' must be one of {', '.join(CATEGORIES)}, got {category!r}")
+    url = _text(raw, "url", label, required=False, max_len=2000)
+    if url and not url.startswith(("https://", "http://")):
+        raise RecordError(f"{label}: field 'url' must start with https:// or http://")
+    return Post(
+        id=rid,
+        title=_text(raw, "title", label, max_len=300),
+        date=parsed.isoformat(),
+        category=category,
+        body=_text(raw, "body", label),
+        url=url,
+        tags=_texts(raw, "tags", label),
+        questions=_texts(raw, "questions", label),
+        source=_text(raw, "source", label, required=False, max_len=2000),
+        imported_at=_text(raw, "imported_at", label, required=False, max_len=40),
+        updated_at=_text(raw, "updated_at", label, required=False, max_len=40),
+    )
+
+
+def contact_from_record(raw: object, index: int | None = None) -> Contact:
+    """Validate one raw contact record and return a Contact."""
+    label = _label(raw, index)
+    if not isinstance(raw, dict):
+        raise RecordError(f"{label}: a contact must be a JSON object")
+    address = raw.get("address")
+    if address is not None and not isinstance(address, str):
+        raise RecordError(f"{label}: field 'address' must be text or null")
+    return Contact(
+        id=_record_id(raw, label),
+        name=_text(raw, "name", label, max_len=300),
+        phone=_text(raw, "phone", label, max_len=60),
+        agency=_text(raw, "agency", label, required=False, max_len=300),
+        alt_phones=_texts(raw, "alt_phones", label),
+        topics=_texts(raw, "topics", label),
+        languages=_texts(raw, "languages", label),
+        hours=_text(raw, "hours", label, required=False, max_len=500),
+        address=address.strip() if isinstance(address, str) and address.strip() else None,
+        url=_text(raw, "url", label, required=False, max_len=2000),
+        notes=_text(raw, "notes", label, required=False, max_len=5000),
+    )
+
+
+def is_contact_record(raw: object) -> bool:
+    """Contacts carry a phone; posts carry a body. Lets one import command take either."""
+    return isinstance(raw, dict) and "phone" in raw and "body" not in raw

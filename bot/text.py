@@ -1,0 +1,91 @@
+"""Text normalisation and tokenising shared by the matcher, the safety check and the renderer.
+
+Everything here is pure and bounded: input is capped before any work, and no regular
+expression is ever built from user text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+MAX_QUERY_CHARS = 500  # people type questions, not essays; longer text is cut before matching
+
+# Invisible characters that change nothing for a reader but split or join words for a matcher.
+_INVISIBLE = dict.fromkeys(
+    map(ord, "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
+    None,
+)
+_LATIN_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe"})
+_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+_HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_THAI_RE = re.compile(r"[\u0e00-\u0e7f]")
+
+
+def clean(text: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """NFKC, drop invisible and control characters, collapse spaces, cap the length."""
+    text = text[: limit * 4]
+    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    return " ".join(text.split())[:limit]
+
+
+def fold_latin(text: str) -> str:
+    """Remove accents from Latin letters only ("khóa" -> "khoa"); Thai vowel marks stay."""
+    text = text.translate(_LATIN_EXTRA)
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFD", text):
+        if unicodedata.combining(ch) and out and out[-1].isascii():
+            continue
+        out.append(ch)
+    return unicodedata.normalize("NFC", "".join(out))
+
+
+def normalise(text: str, limit: int = MAX_QUERY_CHARS) -> str:
+    """Lower-case, accent-folded, punctuation-free text for matching."""
+    text = fold_latin(clean(text, limit).casefold())
+    text = text.replace("'s ", " ").replace("’s ", " ")
+    return " ".join(_WORD_RE.findall(text))
+
+
+def words(text: str) -> list[str]:
+    """Word tokens of already-normalised text (Han and Thai runs stay whole)."""
+    return _WORD_RE.findall(text)
+
+
+def has_searchable(text: str) -> bool:
+    """True if the text has at least one letter or digit (emoji and punctuation alone do not count)."""
+    return any(ch.isalnum() for ch in text)
+
+
+def han_chars(text: str) -> list[str]:
+    return _HAN_RE.findall(text)
+
+
+def has_han(text: str) -> bool:
+    return _HAN_RE.search(text) is not None
+
+
+def has_thai(text: str) -> bool:
+    return _THAI_RE.search(text) is not None
+
+
+def han_bigrams(text: str) -> list[str]:
+    """Overlapping character pairs of each Han run: the usual unit for matching Chinese without a segmenter."""
+    grams: list[str] = []
+    for run in re.findall(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+", text):
+        if len(run) == 1:
+            grams.append(run)
+        grams.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return grams
+
+
+def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
+    """Cut text to at most `limit` characters on a word boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(ellipsis))]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-") + ellipsis
