@@ -1,0 +1,255 @@
+"""The one answer engine: safety first, then intent (latest news, contacts, small talk), then matching.
+
+Telegram, the console, `ask` and the batch mode all call `AnswerEngine.answer` and get a plain
+`Answer`; nothing here knows about Telegram.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from bot import safety
+from bot.answer_types import Answer, Hit
+from bot.config import DATA_DIR
+from bot.lexicon import Lexicon, default_lexicon
+from bot.matcher import Doc, Index, QueryPlan, years_in
+from bot.models import Contact, Post
+from bot.text import clean, fold_latin, has_searchable, normalise, words
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+@dataclass(frozen=True)
+class Tunables:
+    post_fields: dict[str, float]
+    contact_fields: dict[str, float]
+    min_post_score: float
+    min_post_coverage: float
+    min_contact_score: float
+    contact_intent_bonus: float
+    suggest_margin: float
+    latest_count: int
+
+    @classmethod
+    def load(cls) -> Tunables:
+        raw = json.loads((DATA_DIR / "matcher.json").read_text(encoding="utf-8"))
+        return cls(**{k: v for k, v in raw.items() if not k.startswith("_")})
+
+
+class PhraseSet:
+    """Whole-word phrase lookup on normalised text (substring for Chinese and Thai)."""
+
+    def __init__(self, phrases: list[str]) -> None:
+        self.word_phrases: set[tuple[str, ...]] = set()
+        self.script_phrases: list[str] = []
+        for p in phrases:
+            if any(ord(c) > 0x2E80 or 0x0E00 <= ord(c) <= 0x0E7F for c in p):
+                self.script_phrases.append(p)
+            else:
+                self.word_phrases.add(tuple(words(normalise(p))))
+        self.longest = max((len(p) for p in self.word_phrases), default=1)
+
+    def find(self, text_norm: str, tokens: list[str]) -> list[str]:
+        found = [p for p in self.script_phrases if p in text_norm]
+        for i in range(len(tokens)):
+            for n in range(1, min(self.longest, len(tokens) - i) + 1):
+                key = tuple(tokens[i : i + n])
+                if key in self.word_phrases:
+                    found.append(" ".join(key))
+        return found
+
+    def covers(self, tokens: list[str], stopwords: frozenset[str]) -> bool:
+        """True when the whole message is made of these phrases (and filler words)."""
+        remaining = [t for t in tokens if t not in stopwords]
+        if not remaining:
+            return bool(tokens) and tuple(tokens) in self.word_phrases
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self.longest, len(tokens) - i), 0, -1):
+                if tuple(tokens[i : i + n]) in self.word_phrases:
+                    i += n
+                    break
+            else:
+                if tokens[i] not in stopwords:
+                    return False
+                i += 1
+        return True
+
+
+def post_doc(p: Post) -> Doc:
+    topic_text = p.title + " " + " ".join(p.tags)
+    return Doc(
+        id=p.id,
+        fields={"title": p.title, "questions": " ".join(p.questions), "tags": " ; ".join(p.tags),
+                "category": p.category, "body": p.body},
+        day=p.date,
+        topic_years=years_in(topic_text),
+        body_years=years_in(p.body),
+    )
+
+
+def contact_doc(c: Contact) -> Doc:
+    return Doc(
+        id=c.id,
+        fields={"name": c.name, "phone": c.phone, "topics": " ; ".join(c.topics),
+                "alt_phones": " ; ".join(c.alt_phones), "agency": c.agency, "languages": " ".join(c.languages)},
+    )
+
+
+class AnswerEngine:
+    """Routes a question to safety, intent or the matcher; keeps its indexes in step with the store."""
+
+    def __init__(self, posts: list[Post], contacts: list[Contact], *, lexicon: Lexicon | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        self.lexicon = lexicon or default_lexicon()
+        self.tun = Tunables.load()
+        self.clock = clock or (lambda: datetime.now(TAIPEI))
+        intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
+        self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
+        self.load(posts, contacts)
+
+    @classmethod
+    def from_store(cls, store, **kw) -> AnswerEngine:
+        engine = cls(store.posts(), store.contacts(), **kw)
+        store.on_change(lambda: engine.load(store.posts(), store.contacts()))
+        return engine
+
+    def load(self, posts: list[Post], contacts: list[Contact]) -> None:
+        self.posts = {p.id: p for p in posts}
+        self.contacts = {c.id: c for c in contacts}
+        phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
+        self.post_index = Index([post_doc(p) for p in posts], self.tun.post_fields, self.lexicon, phone_terms=phones)
+        self.contact_index = Index([contact_doc(c) for c in contacts], self.tun.contact_fields, self.lexicon,
+                                   phone_terms=phones)
+
+    # -- the one entry point ------------------------------------------------------
+    def answer(self, text: str, *, now: datetime | None = None) -> Answer:
+        start = time.perf_counter()
+        result = self._answer(text, now or self.clock())
+        ms = round((time.perf_counter() - start) * 1000, 3)
+        return Answer(**{**_fields(result), "ms": ms})
+
+    def _answer(self, text: str, now: datetime) -> Answer:
+        query = clean(text)
+        if not has_searchable(query):
+            return Answer("none", query=query, reason="no-text")
+        hit = safety.check(query)
+        if hit is not None:
+            ids = safety.referral_contacts(hit, list(self.contacts.values()), now)
+            return Answer("referral", tuple(Hit(i, 100.0) for i in ids), query=query, reason="safety",
+                          lang=hit.lang, situations=hit.situations)
+        norm = normalise(query)
+        tokens = words(fold_latin(norm))
+        lang = detect_lang(query)
+        stop = self.lexicon.stopwords
+        for kind in ("greeting", "thanks", "chitchat"):
+            if self.intents[kind].covers(tokens, stop):
+                return Answer("none", query=query, reason=kind, lang=lang)
+        if len([t for t in tokens if len(t) > 1 or not t.isascii()]) == 0:
+            return Answer("none", query=query, reason="too-short", lang=lang)
+        if self.intents["latest"].find(norm, tokens) and self._is_latest_request(norm, tokens):
+            return self.latest(lang=lang)
+        contact_intent = bool(self.intents["contact"].find(norm, tokens))
+        return self._match(query, lang, contact_intent, now.date())
+
+    def _is_latest_request(self, norm: str, tokens: list[str]) -> bool:
+        """"latest news" alone is a request for news; "latest eID status" is a question about eID."""
+        plan = self.post_index.plan(norm)
+        latest_words = set(words(" ".join(self.intents["latest"].find(norm, tokens))))
+        topical = [t for t in plan.terms if t not in latest_words and self.post_index.df.get(t, 0) < 0.2 * self.post_index.n]
+        return len(topical) <= 1
+
+    def latest(self, *, k: int | None = None, year: int | None = None, category: str | None = None,
+               lang: str = "en") -> Answer:
+        ids = None
+        if category:
+            cats = {category} if isinstance(category, str) else set(category)
+            ids = {p.id for p in self.posts.values() if p.category in cats}
+        newest = self.post_index.newest(k or self.tun.latest_count, year=year, ids=ids)
+        return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason="latest", lang=lang)
+
+    def _match(self, query: str, lang: str, contact_intent: bool, today: date) -> Answer:
+        plan = self.post_index.plan(query, today=today)
+        posts = self.post_index.score(plan, k=8)
+        cplan = self.contact_index.plan(query, today=today)
+        contacts = self.contact_index.score(cplan, k=3)
+        phone_hits = self._phone_lookup(query)
+        if phone_hits:
+            contacts = phone_hits + [h for h in contacts if h.id not in {p.id for p in phone_hits}]
+        best_post = posts[0].score if posts else 0.0
+        best_contact = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
+        if phone_hits:
+            best_contact = max(best_contact, 100.0)
+        if contacts and contact_intent and best_contact >= self.tun.min_contact_score and best_contact >= best_post:
+            return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+        if posts and self._confident(posts[0], plan):
+            return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
+        if contacts and best_contact >= self.tun.min_contact_score + 10 and best_contact > best_post:
+            return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+        near = tuple(h for h in posts[:3] if h.score >= self.tun.min_post_score - 12)
+        return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
+
+    def _confident(self, hit: Hit, plan: QueryPlan) -> bool:
+        return hit.score >= self.tun.min_post_score and hit.parts.get("coverage", 0) >= self.tun.min_post_coverage
+
+    def _phone_lookup(self, query: str) -> list[Hit]:
+        digits = [w for w in words(normalise(query.replace("-", ""))) if w.isdigit() and len(w) >= 3]
+        hits = []
+        for c in self.contacts.values():
+            numbers = [c.phone, *c.alt_phones]
+            flat = {"".join(ch for ch in n if ch.isdigit()) for n in numbers}
+            if any(d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat) for d in digits):
+                # The number is this contact's own phone: a direct hit. Listed as an alternative: weaker.
+                own = "".join(ch for ch in c.phone if ch.isdigit()) in digits
+                hits.append(Hit(c.id, 100.0 if own else 90.0, {"phone": 1.0}))
+        hits.sort(key=lambda h: -h.score)
+        return hits
+
+    def explain(self, text: str) -> dict:
+        """How the question was read and scored: for staff asking why an answer was chosen."""
+        query = clean(text)
+        plan = self.post_index.plan(query)
+        posts = self.post_index.score(plan, k=5)
+        cplan = self.contact_index.plan(query)
+        ans = self.answer(text)
+        return {
+            "question": text,
+            "normalised": plan.normalised,
+            "translated": plan.translated,
+            "corrected": plan.corrected,
+            "synonyms": plan.synonyms,
+            "terms": {t: round(w, 2) for t, w in plan.terms.items()},
+            "unknown_words": plan.unknown,
+            "years": plan.years,
+            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, **h.parts} for h in posts],
+            "contacts": [{"id": h.id, "score": h.score, **h.parts}
+                         for h in self.contact_index.score(cplan, k=3)],
+            "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang},
+        }
+
+
+def detect_lang(text: str) -> str:
+    """The language of a message by script and a few common words; English when unsure."""
+    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
+        return "zh"
+    if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
+        return "th"
+    if any(ch in "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ" for ch in text.lower()):
+        return "vi"
+    toks = set(words(normalise(text)))
+    scores = {
+        "id": len(toks & {"saya", "apa", "yang", "dan", "tidak", "bisa", "ini", "itu", "ada", "dari", "berapa", "kalau"}),
+        "tl": len(toks & {"ang", "ng", "po", "ko", "sa", "mga", "ako", "yung", "ano", "para", "hindi", "na"}),
+        "vi": len(toks & {"em", "toi", "cua", "khong", "va", "la", "co", "nguoi", "cho", "duoc"}),
+    }
+    best = max(scores, key=scores.get)
+    return best if scores[best] >= 2 else "en"
+
+
+def _fields(a: Answer) -> dict:
+    return {f: getattr(a, f) for f in a.__dataclass_fields__}
