@@ -1,0 +1,246 @@
+"""Command line: the console, one-off questions, the batch mode for evaluation, imports, staff tools.
+
+    python -m bot                 run the Telegram bot, or the console when no token is set
+    python -m bot chat            interactive console on the same answer engine
+    python -m bot ask "question"  answer once
+    python -m bot answer --jsonl  batch mode (the protocol of ../shared/tools/score_eval.py)
+    python -m bot explain "q"     how a question was read and scored
+    python -m bot import F.json   add or update posts or contacts (idempotent by id)
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import re
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.models import RecordError, contact_from_record, is_contact_record, post_from_record
+from bot.store import PostStore, StoreError
+
+
+def _engine_from_files(posts_file: str | None, contacts_file: str | None, settings: Settings):
+    from bot.answer import AnswerEngine
+
+    if posts_file or contacts_file:
+        store = _open_store(settings) if not (posts_file and contacts_file) else None
+        posts = ([post_from_record(r, i) for i, r in enumerate(_read_json(posts_file))] if posts_file
+                 else store.posts())
+        contacts = ([contact_from_record(r, i) for i, r in enumerate(_read_json(contacts_file))] if contacts_file
+                    else store.contacts())
+        return AnswerEngine(posts, contacts)
+    return AnswerEngine.from_store(_open_store(settings))
+
+
+def _read_json(path: str) -> list:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SystemExit(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, list):
+        raise SystemExit(f"{path} must hold a JSON list of records")
+    return data
+
+
+def _open_store(settings: Settings) -> PostStore:
+    try:
+        return PostStore(settings.db_path)
+    except StoreError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def plain(text_html: str) -> str:
+    """Telegram HTML to terminal text."""
+    return html.unescape(re.sub(r"<[^>]+>", "", text_html))
+
+
+def print_reply(reply, out=sys.stdout) -> list:
+    out.write(plain(reply.text) + "\n")
+    buttons = [b for row in reply.buttons for b in row]
+    for n, b in enumerate(buttons, start=1):
+        target = b.url or ""
+        out.write(f"  [{n}] {b.label}{'  ' + target if target else ''}\n")
+    out.flush()
+    return buttons
+
+
+def cmd_chat(settings: Settings, lang: str = "en") -> int:
+    from bot.assistant import Assistant
+
+    assistant = Assistant(_engine_from_files(None, None, settings))
+    print("Console mode (no Telegram): type a question, /help for commands, a button number to press it, Ctrl-D to quit.")
+    buttons: list = []
+    while True:
+        try:
+            line = input("you> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if not line:
+            continue
+        if line.isdigit() and 1 <= int(line) <= len(buttons) and buttons[int(line) - 1].data:
+            reply = assistant.press(buttons[int(line) - 1].data, lang)
+        elif line.startswith("/"):
+            name, _, args = line[1:].partition(" ")
+            reply = assistant.command(name.lower(), args, lang) or assistant.help(lang)
+        else:
+            _, reply = assistant.ask(line, lang)
+        if reply is None:
+            continue
+        print("bot> ", end="")
+        buttons = print_reply(reply)
+
+
+def cmd_ask(settings: Settings, question: str, as_json: bool) -> int:
+    from bot.assistant import Assistant
+
+    assistant = Assistant(_engine_from_files(None, None, settings))
+    answer, reply = assistant.ask(question)
+    if as_json:
+        print(json.dumps(_answer_line(None, answer), ensure_ascii=False))
+    else:
+        print_reply(reply)
+    return 0
+
+
+def _answer_line(qid, answer) -> dict:
+    return {"id": qid, "kind": answer.kind, "results": [{"id": h.id, "score": h.score} for h in answer.hits],
+            "ms": answer.ms}
+
+
+def cmd_answer_jsonl(settings: Settings, posts_file: str | None, contacts_file: str | None) -> int:
+    engine = _engine_from_files(posts_file, contacts_file, settings)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            item = json.loads(line)
+            qid, question = item.get("id"), str(item.get("q", ""))
+        except (json.JSONDecodeError, AttributeError):
+            qid, question = None, ""
+        answer = engine.answer(question)
+        sys.stdout.write(json.dumps(_answer_line(qid, answer), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_explain(settings: Settings, question: str) -> int:
+    engine = _engine_from_files(None, None, settings)
+    info = engine.explain(question)
+    print(json.dumps(info, ensure_ascii=False, indent=1))
+    return 0
+
+
+def cmd_import(settings: Settings, path: str) -> int:
+    records = _read_json(path)
+    store = _open_store(settings)
+    contacts = [r for r in records if is_contact_record(r)]
+    posts = [r for r in records if not is_contact_record(r)]
+    total = {"added": 0, "updated": 0, "unchanged": 0, "rejected": []}
+    if posts:
+        bar = _progress(len(posts))
+        rep = store.upsert_posts(posts, source=f"import {Path(path).name}", progress=bar.update if bar else None)
+        if bar:
+            bar.close()
+        for k in ("added", "updated", "unchanged"):
+            total[k] += getattr(rep, k)
+        total["rejected"] += rep.rejected
+    if contacts:
+        rep = store.upsert_contacts(contacts)
+        for k in ("added", "updated", "unchanged"):
+            total[k] += getattr(rep, k)
+        total["rejected"] += rep.rejected
+    store.close()
+    for reason in total["rejected"][:20]:
+        print(f"rejected: {reason}", file=sys.stderr)
+    if len(total["rejected"]) > 20:
+        print(f"... and {len(total['rejected']) - 20} more rejected", file=sys.stderr)
+    print(f"{len(posts)} posts and {len(contacts)} contacts read: {total['added']} added, {total['updated']} updated, "
+          f"{total['unchanged']} unchanged, {len(total['rejected'])} rejected")
+    return 1 if total["rejected"] else 0
+
+
+def _progress(n: int):
+    if n < 1000 or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=n, unit="post", file=sys.stderr)
+
+
+def cmd_post_add(settings: Settings, args) -> int:
+    from bot.staff import publish_post
+
+    store = _open_store(settings)
+    try:
+        post = publish_post(store, title=args.title, body=args.body, category=args.category, url=args.url or "",
+                            tags=args.tag or [])
+    except RecordError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"published {post.id}: {post.title} ({post.date})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bot", description="Ministry of the Interior assistant")
+    sub = ap.add_subparsers(dest="cmd")
+    run = sub.add_parser("run", help="run the Telegram bot (polling, or --webhook)")
+    run.add_argument("--webhook", action="store_true", help="serve a webhook instead of polling")
+    chat = sub.add_parser("chat", help="interactive console")
+    chat.add_argument("--lang", default="en", choices=["en", "zh"])
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the engine's answer as JSON")
+    ans = sub.add_parser("answer", help="batch mode: JSON lines on stdin, answers on stdout")
+    ans.add_argument("--jsonl", action="store_true", required=True)
+    ans.add_argument("--posts", help="posts JSON file instead of the store")
+    ans.add_argument("--contacts", help="contacts JSON file instead of the store")
+    exp = sub.add_parser("explain", help="show how a question is read and scored")
+    exp.add_argument("question")
+    imp = sub.add_parser("import", help="add or update posts or contacts from a JSON list")
+    imp.add_argument("file")
+    post = sub.add_parser("post", help="staff: publish posts")
+    post_sub = post.add_subparsers(dest="post_cmd", required=True)
+    add = post_sub.add_parser("add", help="publish a new post")
+    add.add_argument("--title", required=True)
+    add.add_argument("--body", required=True)
+    add.add_argument("--category", required=True)
+    add.add_argument("--url")
+    add.add_argument("--tag", action="append")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.cmd == "chat":
+        return cmd_chat(settings, args.lang)
+    if args.cmd == "ask":
+        return cmd_ask(settings, args.question, args.json)
+    if args.cmd == "answer":
+        return cmd_answer_jsonl(settings, args.posts, args.contacts)
+    if args.cmd == "explain":
+        return cmd_explain(settings, args.question)
+    if args.cmd == "import":
+        return cmd_import(settings, args.file)
+    if args.cmd == "post":
+        return cmd_post_add(settings, args)
+    webhook = args.cmd == "run" and args.webhook
+    if not settings.token:
+        if args.cmd == "run":
+            print("TELEGRAM_BOT_TOKEN is not set: cannot run the Telegram bot (see .env.example).", file=sys.stderr)
+            return 2
+        print("No TELEGRAM_BOT_TOKEN set: starting the local console instead of Telegram.")
+        return cmd_chat(settings)
+    from bot.app import run_bot
+
+    return run_bot(settings, webhook=webhook)

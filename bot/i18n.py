@@ -1,0 +1,56 @@
+"""Message catalogues: one JSON file per interface language in data/i18n/.
+
+The interface speaks English and Traditional Chinese; referral cards (bot/referral.py) cover
+more languages. A key missing in one language falls back to English, never to an error.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+
+from bot.config import DATA_DIR
+
+INTERFACE_LANGS = ("en", "zh")
+LANG_NAMES = {"en": "English", "zh": "繁體中文"}
+
+
+@lru_cache(maxsize=8)
+def catalogue(lang: str) -> dict:
+    path = DATA_DIR / "i18n" / f"{lang}.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def interface_lang(code: str | None) -> str:
+    """Telegram language_code (or a detected language) to an interface language."""
+    code = (code or "").lower()
+    if code.startswith("zh"):
+        return "zh"
+    return "en"
+
+
+def t(lang: str, key: str, **values: str) -> str:
+    """The text for key in lang (falling back to English), with already-escaped values filled in."""
+    text = catalogue(lang).get(key)
+    if text is None:
+        text = catalogue("en").get(key, key)
+    return text.format(**values) if values else text
+
+
+def tmap(lang: str, key: str) -> dict:
+    value = catalogue(lang).get(key)
+    if not isinstance(value, dict):
+        value = catalogue("en").get(key, {})
+    return value
+
+
+def menu_action(text: str) -> str | None:
+    """If text is a label of the menu keyboard (in any language), the command it stands for."""
+    for lang in INTERFACE_LANGS:
+        cat = catalogue(lang)
+        for key, value in cat.items():
+            if key.startswith("menu_") and value == text.strip():
+                return key.removeprefix("menu_")
+    return None

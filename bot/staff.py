@@ -1,0 +1,30 @@
+"""Staff services: publishing posts. Called by the /post conversation and by `python -m bot post add`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.models import Post
+from bot.store import PostStore
+
+TAIPEI = ZoneInfo("Asia/Taipei")
+
+
+def draft_post(store: PostStore, *, title: str, body: str, category: str, url: str = "",
+               tags: list[str] | None = None, day: str | None = None) -> dict:
+    """A post record ready for preview; validated again when published."""
+    return {
+        "id": store.next_post_id(),
+        "title": title.strip(),
+        "body": body.strip(),
+        "category": category.strip(),
+        "url": url.strip(),
+        "tags": [t.strip() for t in (tags or []) if t.strip()],
+        "date": day or datetime.now(TAIPEI).date().isoformat(),
+    }
+
+
+def publish_post(store: PostStore, **fields) -> Post:
+    """Validate and store a new post; it is searchable as soon as this returns."""
+    return store.add_post(draft_post(store, **fields), source="staff")
