@@ -1,0 +1,154 @@
+"""The composition root: builds the python-telegram-bot Application and runs it.
+
+Handlers are registered in one ordered list (`handler_table`). Updates are fetched by our own
+polling loop (bot/polling.py), which confirms an update to Telegram only after it was handled,
+or by a webhook whose HTTP answer comes after handling (bot/webhook.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot.assistant import CITIZEN_COMMANDS
+from bot.config import Settings
+from bot.i18n import tmap
+from bot.lock import AlreadyRunning, InstanceLock
+from bot.logs import setup_logging
+from bot.opstore import OpStoreError
+from bot.services import Services
+from bot.store import StoreError
+from handlers import callbacks, citizen, errors, flood, staff, subscriptions
+
+log = logging.getLogger("bot")
+
+
+class _MentionsMe(filters.MessageFilter):
+    """Group messages that @mention this bot or reply to one of its messages."""
+
+    def filter(self, message) -> bool:
+        username = message.get_bot().username
+        if message.reply_to_message and message.reply_to_message.from_user and \
+                message.reply_to_message.from_user.id == message.get_bot().id:
+            return True
+        return bool(username) and f"@{username}".lower() in (message.text or "").lower()
+
+
+PRIVATE = filters.ChatType.PRIVATE
+QUESTION = filters.TEXT & ~filters.COMMAND
+
+
+def handler_table() -> list[tuple[int, BaseHandler]]:
+    """Every handler, in the order PTB tries them; group -1 runs first for every update."""
+    commands = ["help", "news", "workshops", "trafficking", "contact", "hotline", "search"]
+    return [
+        (-1, TypeHandler(Update, flood.gate)),
+        (0, CommandHandler("start", citizen.start)),
+        (0, CommandHandler(commands, citizen.command)),
+        (0, CommandHandler("language", citizen.language)),
+        *[(0, h) for h in subscriptions.handlers()],
+        *[(0, h) for h in staff.handlers()],
+        (0, CallbackQueryHandler(callbacks.button)),
+        (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
+        (0, MessageHandler(QUESTION & filters.ChatType.GROUPS & _MentionsMe(), citizen.text)),
+        (0, MessageHandler(filters.COMMAND & PRIVATE, citizen.command)),
+        (0, MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, citizen.non_text)),
+    ]
+
+
+def menu_commands(lang: str = "en") -> list[BotCommand]:
+    descriptions = tmap(lang, "commands")
+    return [BotCommand(name, descriptions.get(name, name)[:256]) for name in CITIZEN_COMMANDS]
+
+
+async def _post_init(app: Application) -> None:
+    await app.bot.set_my_commands(menu_commands("en"))
+    await app.bot.set_my_commands(menu_commands("zh"), language_code="zh")
+    services: Services = app.bot_data["services"]
+    services.assistant.bot_username = app.bot.username or ""
+    log.info("bot @%s ready: %d posts, %d contacts", app.bot.username, len(services.engine.posts),
+             len(services.engine.contacts))
+
+
+def build_application(settings: Settings, services: Services, *, rate_limit: bool = True,
+                      request: BaseRequest | None = None, updates_request: BaseRequest | None = None) -> Application:
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .post_init(_post_init)
+        .updater(None)  # our own polling loop or webhook confirms updates only after handling
+    )
+    if request is not None:
+        builder = builder.request(request)
+    if updates_request is not None:
+        builder = builder.get_updates_request(updates_request)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+    app = builder.build()
+    app.bot_data["services"] = services
+    app.bot_data["flood"] = flood.make_gate(settings)
+    for group, handler in handler_table():
+        app.add_handler(handler, group=group)
+    app.add_error_handler(errors.on_error)
+    return app
+
+
+def run_bot(settings: Settings, *, webhook: bool = False) -> int:
+    """Run until SIGTERM/SIGINT; finish the update in hand, write state, exit 0."""
+    setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret))
+    lock = InstanceLock(settings.lock_path)
+    try:
+        lock.acquire()
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        return 3
+    try:
+        services = Services.open(settings)
+    except (StoreError, OpStoreError) as exc:
+        log.error("cannot start: %s", exc)
+        lock.release()
+        return 2
+    try:
+        return asyncio.run(_serve(settings, services, webhook))
+    finally:
+        services.close()
+        lock.release()
+
+
+async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
+    from bot.polling import poll_until_stopped
+    from bot.webhook import serve_webhook
+
+    app = build_application(settings, services)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with app:
+        await app.start()
+        await staff.resume_broadcasts(app)
+        try:
+            if webhook:
+                await serve_webhook(app, settings, services, stop)
+            else:
+                await poll_until_stopped(app, services.ops, stop)
+        finally:
+            await app.stop()
+    log.info("stopped cleanly")
+    return 0

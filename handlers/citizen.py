@@ -1,0 +1,65 @@
+"""Citizen handlers: commands and free text. Each reads the update, calls bot/, sends the Reply."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.i18n import menu_action, t
+from bot.render import Reply
+from handlers.common import send, services, user_lang
+
+
+def _args(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return " ".join(context.args or [])
+
+
+def _remember_incoming(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if update.effective_message and update.effective_chat and update.effective_chat.type == "private":
+        services(context).remember_message(update.effective_chat.id, update.effective_message.message_id)
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start, also with a deep-link payload such as p055; a returning blocked subscriber is reactivated."""
+    lang = user_lang(update, context)
+    svc = services(context)
+    svc.ops.reactivate(update.effective_chat.id)
+    await send(update, context, svc.assistant.start(lang, _args(context)), lang)
+
+
+async def command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help, /news [year], /workshops, /trafficking, /contact, /hotline [topic], /search words."""
+    lang = user_lang(update, context)
+    name = update.effective_message.text.split()[0].lstrip("/").split("@")[0].lower()
+    reply = services(context).assistant.command(name, _args(context), lang)
+    await send(update, context, reply or services(context).assistant.help(lang), lang)
+
+
+async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A question in the person's own words (or a menu keyboard label)."""
+    _remember_incoming(update, context)
+    lang = user_lang(update, context)
+    svc = services(context)
+    message = update.effective_message.text or ""
+    if context.bot.username:
+        message = message.replace(f"@{context.bot.username}", " ")
+    action = menu_action(message)
+    if action:
+        reply = svc.assistant.command(action, "", lang) or svc.assistant.help(lang)
+        await send(update, context, reply, lang)
+        return
+    answer, reply = svc.assistant.ask(message, lang)
+    svc.record_question(answer, update.effective_user.id if update.effective_user else None)
+    await send(update, context, reply, lang)
+
+
+async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Stickers, photos, voice and the like: ask for a typed question."""
+    lang = user_lang(update, context)
+    await send(update, context, Reply(t(lang, "non_text")), lang)
+
+
+async def language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/language: switch between English and Traditional Chinese."""
+    lang = user_lang(update, context)
+    await send(update, context, services(context).assistant.language_menu(lang), lang)

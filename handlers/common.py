@@ -1,0 +1,59 @@
+"""Shared glue for handlers: the services in bot_data, the user's language, and sending a Reply."""
+
+from __future__ import annotations
+
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    LinkPreviewOptions,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.ext import ContextTypes
+
+from bot.i18n import interface_lang, t
+from bot.render import Reply
+from bot.services import Services
+
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    return context.application.bot_data["services"]
+
+
+def user_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
+    """The interface language: the user's /language choice, else their Telegram language."""
+    chosen = context.user_data.get("lang") if context.user_data is not None else None
+    if chosen:
+        return chosen
+    user = update.effective_user
+    return interface_lang(user.language_code if user else None)
+
+
+def markup(reply: Reply, lang: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.buttons:
+        return InlineKeyboardMarkup(
+            [[InlineKeyboardButton(b.label, url=b.url) if b.url else InlineKeyboardButton(b.label, callback_data=b.data)
+              for b in row] for row in reply.buttons]
+        )
+    if reply.menu:
+        keys = [["menu_news", "menu_workshops"], ["menu_trafficking", "menu_contact"], ["menu_hotline", "menu_help"]]
+        return ReplyKeyboardMarkup([[KeyboardButton(t(lang, k)) for k in row] for row in keys], resize_keyboard=True)
+    return None
+
+
+async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply, lang: str) -> Message:
+    """Send a Reply to the chat of the update, as HTML, never with a link preview."""
+    chat = update.effective_chat
+    message = await context.bot.send_message(
+        chat_id=chat.id,
+        text=reply.text,
+        parse_mode="HTML",
+        reply_markup=markup(reply, lang),
+        link_preview_options=NO_PREVIEW,
+    )
+    services(context).remember_message(chat.id, message.message_id)
+    return message

@@ -1,0 +1,140 @@
+"""Handlers through a real PTB Application: real Update objects, process_update, a recording transport."""
+
+from __future__ import annotations
+
+import re
+
+from bot import callbacks
+from bot.app import _post_init, handler_table, menu_commands
+from bot.assistant import CITIZEN_COMMANDS
+from tests.conftest import BOT_USERNAME
+
+
+def _last_text(app) -> str:
+    return app.request_log.sent()[-1]["text"]
+
+
+def _buttons(message: dict) -> list[dict]:
+    markup = message.get("reply_markup") or {}
+    return [b for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_start_shows_welcome_with_menu_keyboard(bot_app):
+    await bot_app.process_update(bot_app.updates.text("/start"))
+    sent = bot_app.request_log.sent()[-1]
+    assert "Ministry of the Interior" in sent["text"]
+    assert "1996" in sent["text"]
+    assert "keyboard" in sent["reply_markup"]
+
+
+async def test_start_deep_link_opens_the_post(bot_app):
+    await bot_app.process_update(bot_app.updates.text("/start p055"))
+    sent = bot_app.request_log.sent()[-1]
+    assert "zero time difference" in sent["text"]
+    assert any(b.get("url", "").startswith("https://www.moi.gov.tw") for b in _buttons(sent))
+
+
+async def test_question_with_typos_gets_the_post_with_read_more_and_more_results(bot_app):
+    await bot_app.process_update(bot_app.updates.text("philipines MOU human trafficing"))
+    sent = bot_app.request_log.sent()[-1]
+    assert "Philippines" in sent["text"]
+    labels = [b["text"] for b in _buttons(sent)]
+    assert "Read more" in labels and "More results" in labels
+    assert sent["parse_mode"] == "HTML"
+    assert sent["link_preview_options"]["is_disabled"] is True
+
+
+async def test_unknown_question_declines_with_the_1996_hotline(bot_app):
+    await bot_app.process_update(bot_app.updates.text("best beef noodle near taipei main station"))
+    text = _last_text(bot_app)
+    assert "could not find" in text
+    assert "+886-2-8195-8151" in text and "Xuzhou Rd" in text
+
+
+async def test_every_command_replies(bot_app):
+    for command in ["/help", "/news", "/news 2018", "/workshops", "/trafficking", "/contact", "/hotline",
+                    "/hotline passport", "/search eID", "/search", "/language", "/subscriptions", "/nonsense"]:
+        before = len(bot_app.request_log.sent())
+        await bot_app.process_update(bot_app.updates.text(command))
+        assert len(bot_app.request_log.sent()) == before + 1, command
+
+
+async def test_news_for_one_year_lists_only_that_year(bot_app):
+    await bot_app.process_update(bot_app.updates.text("/news 2018"))
+    text = _last_text(bot_app)
+    dates = re.findall(r"\d{4}-\d{2}-\d{2}", text)
+    assert dates and all(d.startswith("2018") for d in dates)
+
+
+async def test_news_next_page_button_edits_the_list(bot_app):
+    await bot_app.process_update(bot_app.updates.text("/news"))
+    first = bot_app.request_log.sent()[-1]
+    nxt = [b for b in _buttons(first) if b["text"].startswith("Next")]
+    assert nxt
+    await bot_app.process_update(bot_app.updates.press(nxt[0]["callback_data"]))
+    edited = bot_app.request_log.sent("editMessageText")[-1]
+    assert "(2/" in edited["text"]
+
+
+async def test_post_button_opens_post(bot_app):
+    await bot_app.process_update(bot_app.updates.press(callbacks.encode("post", "p042")))
+    assert "Gold Card" in _last_text(bot_app)
+
+
+async def test_forged_button_data_gets_expired_notice(bot_app):
+    await bot_app.process_update(bot_app.updates.press("p:../../etc/passwd"))
+    answers = bot_app.request_log.sent("answerCallbackQuery")
+    assert answers and "expired" in answers[-1]["text"]
+
+
+async def test_share_button_gives_a_deep_link(bot_app):
+    await bot_app.process_update(bot_app.updates.press(callbacks.encode("share", "p055")))
+    assert f"t.me/{BOT_USERNAME}?start=p055" in _last_text(bot_app)
+
+
+async def test_sticker_gets_please_type(bot_app):
+    await bot_app.process_update(bot_app.updates.sticker())
+    assert "type your question" in _last_text(bot_app)
+
+
+async def test_group_message_without_mention_is_ignored(bot_app):
+    before = len(bot_app.request_log.sent())
+    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", chat_id=-100, chat_type="group"))
+    assert len(bot_app.request_log.sent()) == before
+
+
+async def test_group_message_with_mention_is_answered(bot_app):
+    await bot_app.process_update(
+        bot_app.updates.text(f"@{BOT_USERNAME} eswatini immigration MOU", chat_id=-100, chat_type="group"))
+    assert "Swaziland" in _last_text(bot_app)
+
+
+async def test_text_is_html_escaped(bot_app):
+    await bot_app.process_update(bot_app.updates.text("<b>hi</b> & <script>"))
+    text = _last_text(bot_app)
+    assert "<script>" not in text
+
+
+async def test_chinese_user_gets_chinese_interface(bot_app):
+    await bot_app.process_update(bot_app.updates.text("/start", lang="zh-hant"))
+    assert "內政部" in _last_text(bot_app)
+
+
+async def test_every_command_is_in_help_and_in_the_menu(bot_app):
+    await _post_init(bot_app)
+    menus = [p["commands"] for name, p in bot_app.request_log.calls if name == "setMyCommands"]
+    assert menus, "set_my_commands was not called at start-up"
+    registered = set()
+    from telegram.ext import CommandHandler
+
+    for _, handler in handler_table():
+        if isinstance(handler, CommandHandler):
+            registered |= set(handler.commands)
+    citizen = registered - {"post", "announce", "broadcasts", "cancel_broadcast", "stats", "cancel"}
+    menu_names = {c["command"] for c in menus[0]}
+    assert citizen <= menu_names
+    await bot_app.process_update(bot_app.updates.text("/help"))
+    help_text = _last_text(bot_app)
+    for name in citizen:
+        assert f"/{name}" in help_text
+    assert {c.command for c in menu_commands()} == set(CITIZEN_COMMANDS)
