@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.config import DATA_DIR
 from bot.lexicon import Lexicon, default_lexicon
-from bot.matcher import Doc, Index, QueryPlan, years_in
+from bot.matcher import Doc, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
@@ -82,15 +82,25 @@ class PhraseSet:
 
 
 def post_doc(p: Post) -> Doc:
-    topic_text = p.title + " " + " ".join(p.tags)
     return Doc(
         id=p.id,
         fields={"title": p.title, "questions": " ".join(p.questions), "tags": " ; ".join(p.tags),
                 "category": p.category, "body": p.body},
         day=p.date,
-        topic_years=years_in(topic_text),
-        body_years=years_in(p.body),
     )
+
+
+class _LazyDocs(Sequence):
+    """Documents made on demand, so the index never holds 100,000 field dicts at once."""
+
+    def __init__(self, items: list, make: Callable) -> None:
+        self.items, self.make = items, make
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.make(self.items[i])
 
 
 def contact_doc(c: Contact) -> Doc:
@@ -111,6 +121,7 @@ class AnswerEngine:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
         intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
+        safety.check("warm up")  # load the lexicon now, not on the first person's message
         self.load(posts, contacts)
 
     @classmethod
@@ -123,9 +134,10 @@ class AnswerEngine:
         self.posts = {p.id: p for p in posts}
         self.contacts = {c.id: c for c in contacts}
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
-        self.post_index = Index([post_doc(p) for p in posts], self.tun.post_fields, self.lexicon, phone_terms=phones)
+        self.post_index = Index(_LazyDocs(posts, post_doc), self.tun.post_fields, self.lexicon, phone_terms=phones)
+        # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
         self.contact_index = Index([contact_doc(c) for c in contacts], self.tun.contact_fields, self.lexicon,
-                                   phone_terms=phones)
+                                   phone_terms=phones, unknown_weight=0.0)
 
     # -- the one entry point ------------------------------------------------------
     def answer(self, text: str, *, now: datetime | None = None) -> Answer:
@@ -178,19 +190,22 @@ class AnswerEngine:
         posts = self.post_index.score(plan, k=8)
         cplan = self.contact_index.plan(query, today=today)
         contacts = self.contact_index.score(cplan, k=3)
-        phone_hits = self._phone_lookup(query)
+        # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
+        phone_hits = [h for h in self._phone_lookup(query) if contact_intent or h.parts.get("digits", 0) >= 7]
         if phone_hits:
             contacts = phone_hits + [h for h in contacts if h.id not in {p.id for p in phone_hits}]
         best_post = posts[0].score if posts else 0.0
         best_contact = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
         if phone_hits:
             best_contact = max(best_contact, 100.0)
-        if contacts and contact_intent and best_contact >= self.tun.min_contact_score and best_contact >= best_post:
+        if contacts and (phone_hits or contact_intent) and best_contact >= self.tun.min_contact_score \
+                and best_contact >= best_post:
             return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+        if posts and plan.years and posts[0].parts.get("year", 0) < 0:
+            # The question names a year no matching post is about: another year's post would mislead.
+            return Answer("none", query=query, reason="year-not-covered", lang=lang)
         if posts and self._confident(posts[0], plan):
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
-        if contacts and best_contact >= self.tun.min_contact_score + 10 and best_contact > best_post:
-            return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.min_post_score - 12)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
 
@@ -203,10 +218,11 @@ class AnswerEngine:
         for c in self.contacts.values():
             numbers = [c.phone, *c.alt_phones]
             flat = {"".join(ch for ch in n if ch.isdigit()) for n in numbers}
-            if any(d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat) for d in digits):
+            matched = [d for d in digits if d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat)]
+            if matched:
                 # The number is this contact's own phone: a direct hit. Listed as an alternative: weaker.
                 own = "".join(ch for ch in c.phone if ch.isdigit()) in digits
-                hits.append(Hit(c.id, 100.0 if own else 90.0, {"phone": 1.0}))
+                hits.append(Hit(c.id, 100.0 if own else 90.0, {"phone": 1.0, "digits": max(map(len, matched))}))
         hits.sort(key=lambda h: -h.score)
         return hits
 

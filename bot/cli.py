@@ -6,6 +6,10 @@
     python -m bot answer --jsonl  batch mode (the protocol of ../shared/tools/score_eval.py)
     python -m bot explain "q"     how a question was read and scored
     python -m bot import F.json   add or update posts or contacts (idempotent by id)
+    python -m bot post add …      staff: publish a post
+    python -m bot announce --topic T (--post ID | --text "…") [--at "tomorrow 09:00"] [--yes]
+                                  staff: preview, confirm, then send now or schedule (Asia/Taipei)
+    python -m bot subscribers     staff: subscribers by topic, and how many blocked the bot
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def _engine_from_files(posts_file: str | None, contacts_file: str | None, settin
 
     if posts_file or contacts_file:
         store = _open_store(settings) if not (posts_file and contacts_file) else None
-        posts = ([post_from_record(r, i) for i, r in enumerate(_read_json(posts_file))] if posts_file
+        posts = ([post_from_record(r, i) for i, r in enumerate(_iter_json(posts_file))] if posts_file
                  else store.posts())
         contacts = ([contact_from_record(r, i) for i, r in enumerate(_read_json(contacts_file))] if contacts_file
                     else store.contacts())
@@ -35,14 +39,27 @@ def _engine_from_files(posts_file: str | None, contacts_file: str | None, settin
     return AnswerEngine.from_store(_open_store(settings))
 
 
-def _read_json(path: str) -> list:
+def _iter_json(path: str):
+    from bot.jsonstream import read_json_list
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise SystemExit(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, list):
-        raise SystemExit(f"{path} must hold a JSON list of records")
-    return data
+        yield from read_json_list(path)
+    except OSError as exc:
+        raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SystemExit(f"{path} must hold a JSON list of records: {exc}") from None
+
+
+def _read_json(path: str) -> list:
+    """The records of a JSON list file, parsed one at a time (a 100,000-post file stays small in memory)."""
+    from bot.jsonstream import read_json_list
+
+    try:
+        return list(read_json_list(path))
+    except OSError as exc:
+        raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise SystemExit(f"{path} must hold a JSON list of records: {exc}") from None
 
 
 def _open_store(settings: Settings) -> PostStore:
@@ -186,6 +203,150 @@ def cmd_post_add(settings: Settings, args) -> int:
     return 0
 
 
+def _open_ops(settings: Settings):
+    from bot.opstore import OpStoreError, SQLiteOperationalStore
+
+    try:
+        return SQLiteOperationalStore(settings.operational_path)
+    except OpStoreError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def cmd_subscribers(settings: Settings, out=sys.stdout) -> int:
+    from bot.opstore import TOPICS
+
+    ops = _open_ops(settings)
+    try:
+        by_topic = ops.count_by_topic()
+        status = ops.count_subscribers()
+    finally:
+        ops.close()
+    out.write(f"subscribers: {sum(status.values())} (active: {status.get('active', 0)}, "
+              f"blocked: {status.get('blocked', 0)} — they blocked the bot or their chat is gone)\n")
+    out.write("active subscribers by topic (one person may follow several):\n")
+    for topic in TOPICS:
+        out.write(f"  {topic}: {by_topic.get(topic, 0)}\n")
+    out.flush()
+    return 0
+
+
+def cmd_announce(settings: Settings, *, topic: str, post: str | None, text: str | None, at: str | None,
+                 yes: bool, out=sys.stdout, err=sys.stderr, ask=input) -> int:
+    """Preview an announcement, ask for confirmation, then schedule it or send it now.
+
+    Sending now needs the bot token and runs the broadcast here, with the same Broadcaster and
+    Telegram adapter as the bot. If the bot is running (it holds the instance lock), the broadcast
+    is handed to it instead, so that only one process ever sends it.
+    """
+    from datetime import datetime
+
+    from bot import announce
+    from bot.lock import AlreadyRunning, InstanceLock
+    from bot.opstore import TAIPEI
+
+    store = _open_store(settings)
+    ops = _open_ops(settings)
+    try:
+        try:
+            topic = announce.clean_topic(topic)
+            if post:
+                found = store.post(post)
+                if found is None:
+                    raise announce.StaffInputError("staff_ann_no_post", id=post)
+                message = announce.from_post(found)
+            else:
+                message = announce.from_text(text)
+            when = announce.parse_when(at, datetime.now(TAIPEI)) if at else None
+        except announce.StaffInputError as exc:
+            err.write(f"error: {plain(exc.message('en'))}\n")
+            return 2
+        if when is None and not settings.token:
+            err.write("TELEGRAM_BOT_TOKEN is not set: cannot send now. Set it (see .env.example), or schedule "
+                      "the announcement with --at \"tomorrow 09:00\" and the bot sends it at that time.\n")
+            return 2
+        count = announce.recipients(ops, topic)
+        out.write("--- preview: exactly what each recipient gets ---\n")
+        print_reply(message.reply(), out)
+        out.write("---\n" + plain(announce.confirm_text(topic, count, when, "en")) + "\n")
+        out.flush()
+        if not yes:
+            try:
+                answer = ask("Type yes to confirm: ")
+            except (EOFError, KeyboardInterrupt):
+                answer = ""
+            if answer.strip().lower() not in ("y", "yes"):
+                out.write("Cancelled: nothing was sent or scheduled.\n")
+                return 1
+        staff_id = 0  # the terminal: no Telegram chat to report progress to
+        if when is not None:
+            broadcast_id = announce.create(ops, staff_id, topic, message, when)
+            out.write(f"Scheduled broadcast #{broadcast_id} for {announce.format_when(when)}. The bot sends it "
+                      "then (a running bot notices it within a minute; a stopped one when it starts).\n")
+            return 0
+        lock = InstanceLock(settings.lock_path)
+        try:
+            lock.acquire()
+        except AlreadyRunning:
+            broadcast_id = announce.create(ops, staff_id, topic, message, datetime.now(TAIPEI))
+            out.write(f"The bot is running: broadcast #{broadcast_id} was handed to it and starts within a "
+                      "minute. Follow it with /broadcasts in Telegram.\n")
+            return 0
+        try:
+            return _announce_now(settings, ops, lambda: announce.create(ops, staff_id, topic, message), out, err)
+        finally:
+            lock.release()
+    finally:
+        ops.close()
+        store.close()
+
+
+def _announce_now(settings: Settings, ops, create, out, err) -> int:
+    import asyncio
+
+    from telegram.error import TelegramError
+
+    from bot import announce
+
+    created: list[int] = []
+
+    async def run():
+        from telegram import Bot
+
+        from bot.broadcast import Broadcaster
+
+        # The Telegram edge that translates telegram.error into the broadcaster's errors; it
+        # handles no updates, so the terminal shares it rather than keep a second copy.
+        from handlers.delivery_adapter import telegram_sender
+
+        async with Bot(settings.token, base_url=settings.api_base_url) as bot:  # checks the token first
+            broadcast_id = create()
+            created.append(broadcast_id)
+            topic = ops.broadcast(broadcast_id).topic
+            announce.prepare(ops, broadcast_id)
+
+            async def show(progress) -> None:
+                err.write(plain(announce.progress_text(progress, topic, "en")).replace("\n", " · ") + "\n")
+                err.flush()
+
+            sender = telegram_sender(bot)
+            return await Broadcaster(ops, sender, rate_per_s=settings.broadcast_rate).run(broadcast_id, show)
+
+    try:
+        report = asyncio.run(run())
+    except TelegramError as exc:
+        err.write(f"error: Telegram refused or could not be reached ({type(exc).__name__}: {exc}). "
+                  + ("Nothing was sent.\n" if not created else
+                     f"Broadcast #{created[0]} stays open; the bot resumes it when it starts.\n"))
+        return 2
+    except KeyboardInterrupt:
+        if created:
+            err.write(f"Interrupted: broadcast #{created[0]} is paused; the bot resumes it when it starts.\n")
+        return 130
+    out.write(plain(announce.report_text(ops, report.broadcast_id, "en", elapsed_s=report.elapsed_s,
+                                         stopped_reason=report.stopped_reason)) + "\n")
+    return 0 if report.state == "done" else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bot", description="Ministry of the Interior assistant")
     sub = ap.add_subparsers(dest="cmd")
@@ -212,6 +373,16 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--category", required=True)
     add.add_argument("--url")
     add.add_argument("--tag", action="append")
+    announce_p = sub.add_parser("announce", help="staff: send or schedule an announcement to subscribers")
+    announce_p.add_argument("--topic", required=True,
+                            help="news, workshops, anti-trafficking, announcements, or all")
+    what = announce_p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--post", metavar="ID", help="announce this post")
+    what.add_argument("--text", help="a short announcement text")
+    announce_p.add_argument("--at", metavar="TIME",
+                            help='send later, Asia/Taipei: "tomorrow 09:00", "2026-12-01 14:30", "in 2 hours"')
+    announce_p.add_argument("--yes", action="store_true", help="send without asking for confirmation")
+    sub.add_parser("subscribers", help="staff: subscribers by topic, and how many blocked the bot")
     return ap
 
 
@@ -234,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_import(settings, args.file)
     if args.cmd == "post":
         return cmd_post_add(settings, args)
+    if args.cmd == "announce":
+        return cmd_announce(settings, topic=args.topic, post=args.post, text=args.text, at=args.at, yes=args.yes)
+    if args.cmd == "subscribers":
+        return cmd_subscribers(settings)
     webhook = args.cmd == "run" and args.webhook
     if not settings.token:
         if args.cmd == "run":

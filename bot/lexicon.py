@@ -54,6 +54,11 @@ def stem(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=200_000)
+def _base_word(word: str) -> str:
+    return stem(ORDINALS.get(word, word))
+
+
 def _load(name: str) -> dict:
     path = DATA_DIR / name
     if not path.is_file():
@@ -67,18 +72,27 @@ class PhraseTable:
 
     table: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
     longest: int = 1
+    # Longest phrase starting with each word: most words start no phrase and are passed through at once.
+    first: dict[str, int] = field(default_factory=dict)
 
     def add(self, phrase: tuple[str, ...], replacement: tuple[str, ...]) -> None:
         if phrase and phrase not in self.table:
             self.table[phrase] = replacement
             self.longest = max(self.longest, len(phrase))
+            self.first[phrase[0]] = max(self.first.get(phrase[0], 0), len(phrase))
 
     def apply(self, tokens: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
         out: list[str] = []
         used: list[tuple[str, str]] = []
+        first = self.first
         i = 0
         while i < len(tokens):
-            for n in range(min(self.longest, len(tokens) - i), 0, -1):
+            longest = first.get(tokens[i], 0)
+            if not longest:
+                out.append(tokens[i])
+                i += 1
+                continue
+            for n in range(min(longest, len(tokens) - i), 0, -1):
                 key = tuple(tokens[i : i + n])
                 rep = self.table.get(key)
                 if rep is not None:
@@ -103,11 +117,17 @@ class Lexicon:
 
     def base_tokens(self, text: str) -> list[str]:
         """Normalised, ordinal-folded, stemmed tokens; no synonym mapping yet."""
-        out = []
-        for w in words(text):
-            w = ORDINALS.get(w, w)
-            out.append(stem(w))
-        return out
+        return [_base_word(w) for w in words(text)]
+
+    def word_terms(self, word: str) -> tuple[str, ...]:
+        """Index terms for one word of a document (single-word synonyms only; phrases are mapped in queries)."""
+        if word in self.stopwords or (len(word) == 1 and word.isascii()):
+            return ()
+        base = _base_word(word)
+        if base in self.stopwords:
+            return ()
+        mapped = self.synonyms.table.get((base,), (base,))
+        return tuple(t for t in mapped if t not in self.stopwords)
 
     def canonical(self, tokens: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
         return self.synonyms.apply(tokens)

@@ -13,19 +13,21 @@ Design (measured with `python -m bot bench`):
 
 from __future__ import annotations
 
+import ctypes
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.answer_types import Hit
+from bot.bulk_tokens import tokenise_ascii
 from bot.lexicon import Lexicon, default_lexicon
-from bot.text import han_bigrams, has_han, normalise
+from bot.text import han_bigrams, has_han, normalise, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 K1, B = 1.2, 0.6
@@ -38,8 +40,6 @@ class Doc:
     id: str
     fields: dict[str, str]
     day: str = ""  # ISO date, for recency
-    topic_years: tuple[int, ...] = ()  # years in title/tags: what the document is about
-    body_years: tuple[int, ...] = ()  # years mentioned in passing
 
 
 @dataclass
@@ -56,11 +56,16 @@ class QueryPlan:
     years: list[int] = field(default_factory=list)
     lang: str | None = None
 
+    unknown_weight: float = 0.0
+
     @property
     def mass(self) -> float:
-        return sum(self.terms.values()) + sum(UNKNOWN_WEIGHT for _ in self.unknown)
+        return sum(self.terms.values()) + self.unknown_weight * len(self.unknown)
 
 
+FIELD_BITS = 4
+BUILD_SLICE = 20_000  # documents aggregated at a time while building
+TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics"})
 UNKNOWN_WEIGHT = 6.0  # an unseen informative word counts like a very rare term: it signals "not in the store"
 MAX_TERMS = 24
 
@@ -69,65 +74,170 @@ class Index:
     """Inverted index over a list of documents with per-field weights."""
 
     def __init__(self, docs: Sequence[Doc], weights: dict[str, float], lexicon: Lexicon | None = None,
-                 phone_terms: Iterable[str] = ()) -> None:
+                 phone_terms: Iterable[str] = (), unknown_weight: float = UNKNOWN_WEIGHT) -> None:
+        self.unknown_weight = unknown_weight
         self.lexicon = lexicon or default_lexicon()
-        self.docs = list(docs)
+        self.docs = docs  # may be a lazy sequence: fields are read slice by slice, then let go
         self.weights = weights
         self.phone_terms = frozenset(phone_terms)  # numbers that are hotlines, not years
-        self.pos = {d.id: i for i, d in enumerate(self.docs)}
         self._build()
 
     # -- building -------------------------------------------------------------
+    def term_map(self, word: str) -> tuple[str, ...]:
+        """Index terms for one normalised word: stemmed, ordinal-folded, single-word synonyms; () for stopwords."""
+        cached = self._term_cache.get(word)
+        if cached is None:
+            cached = self._term_cache[word] = self.lexicon.word_terms(word)
+        return cached
+
     def doc_tokens(self, text: str) -> list[str]:
-        tokens = self.lexicon.base_tokens(normalise(text, limit=200_000))
-        tokens, _ = self.lexicon.canonical(tokens)
-        grams = han_bigrams(text) if has_han(text) else []
-        return [t for t in tokens if t not in self.lexicon.stopwords] + grams
+        """Index terms of a text (the slow, general path; ASCII texts in bulk use bot.bulk_tokens)."""
+        norm = normalise(text, limit=200_000)
+        out = [t for w in words(norm) for t in self.term_map(w)]
+        return out + (han_bigrams(text) if has_han(text) else [])
 
     def _build(self) -> None:
+        _pin_mmap_threshold()
         n = len(self.docs)
-        postings: dict[str, tuple[list[int], list[float], list[float]]] = {}
-        lengths = np.zeros(max(n, 1), dtype=np.float32)
-        per_doc: list[Counter] = []
-        title_fields = ("title", "questions", "name", "tags", "topics")
-        for i, doc in enumerate(self.docs):
-            tf: Counter = Counter()
-            title_terms: set[str] = set()
-            for fname, text in doc.fields.items():
-                w = self.weights.get(fname, 0.0)
-                if not w or not text:
-                    continue
-                toks = self.doc_tokens(text)
-                for t in toks:
-                    tf[t] += w
-                if fname in title_fields:
-                    title_terms.update(toks)
-            lengths[i] = sum(tf.values())
-            per_doc.append(tf)
-            for t, v in tf.items():
-                entry = postings.get(t)
-                if entry is None:
-                    entry = postings[t] = ([], [], [])
-                entry[0].append(i)
-                entry[1].append(v)
-                entry[2].append(1.0 if t in title_terms else 0.0)
-        avg = float(lengths[:n].mean()) if n else 1.0
         self.n = n
-        self.df: dict[str, int] = {}
-        self.postings: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for t, (ids, tfs, in_title) in postings.items():
-            ids_a = np.asarray(ids, dtype=np.int32)
-            tf_a = np.asarray(tfs, dtype=np.float32)
-            norm = K1 * (1 - B + B * lengths[ids_a] / avg)
-            sat = tf_a * (K1 + 1) / (tf_a + norm)
-            self.postings[t] = (ids_a, sat.astype(np.float32), np.asarray(in_title, dtype=np.float32))
-            self.df[t] = len(ids)
+        self._term_cache: dict[str, tuple[str, ...]] = {}
+        self.term_ids: dict[str, int] = {}
+        self._words: list[str] = []  # distinct ASCII words seen, by id (bot.bulk_tokens)
+        self._word_hash: dict[int, int] = {}
+        self._word_ptr: list[int] = [0]
+        self._word_terms: list[int] = []
+        fields = [(name, w) for name, w in self.weights.items() if w]
+        field_code = {name: code for code, (name, _) in enumerate(fields)}
+        rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Documents are indexed in slices: the (term, document) rows of one slice never meet another's,
+        # so each slice is aggregated on its own and intermediate arrays stay small.
+        self.ids: list[str] = []
+        self.dates: list[str] = []
+        for lo in range(0, n, BUILD_SLICE):
+            hi = min(n, lo + BUILD_SLICE)
+            self._slice = [self.docs[i] for i in range(lo, hi)]
+            self.ids.extend(d.id for d in self._slice)
+            self.dates.extend(d.day for d in self._slice)
+            keys = np.concatenate([self._field_keys(name, field_code[name], lo, hi) for name, _ in fields]
+                                  or [np.zeros(0, dtype=np.int64)])
+            rows.append(self._aggregate(keys, fields))
+        del self._slice
+        self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
+        self.term_names = list(self.term_ids)
+        self._index_postings(rows)
+        self._index_years()
         self.vocab_by_len: dict[int, list[str]] = {}
-        for t in self.df:
-            if t.isascii() and t.isalpha():
+        for t in self.term_ids:
+            if t.isascii() and t.isalpha() and t in self.df:
                 self.vocab_by_len.setdefault(len(t), []).append(t)
-        self.dates = [d.day for d in self.docs]
+        # The text fields are indexed now; keep only ids and dates so 100,000 posts are not held twice.
+        del self.docs
         self._newest_first = sorted(range(n), key=lambda i: self.dates[i], reverse=True)
+        del self._words, self._word_hash, self._word_ptr, self._word_terms
+
+    def _field_keys(self, fname: str, code: int, lo: int, hi: int) -> np.ndarray:
+        """Packed (term, document, field) keys for every term occurrence of one field in docs[lo:hi]."""
+        n = self.n
+        texts = [doc.fields.get(fname, "") for doc in self._slice]
+        fast = [i for i, text in enumerate(texts) if text and text.isascii()]
+        parts = []
+        if fast:
+            text_idx, word_ids = tokenise_ascii([texts[i] for i in fast], self._word_hash, self._words)
+            ptr, flat = self._csr()
+            reps = (ptr[1:] - ptr[:-1])[word_ids]
+            occ = np.repeat(np.arange(len(word_ids)), reps)
+            within = np.arange(len(occ)) - np.repeat(np.cumsum(reps) - reps, reps)
+            term_idx = flat[ptr[word_ids][occ] + within].astype(np.int64)
+            doc_idx = np.asarray(fast, dtype=np.int64)[text_idx[occ]] + lo
+            parts.append((term_idx * n + doc_idx) << FIELD_BITS | code)
+        for i, text in enumerate(texts):
+            if text and not text.isascii():
+                toks = self.doc_tokens(text)
+                ids = np.fromiter((self.term_ids.setdefault(t, len(self.term_ids)) for t in toks),
+                                  dtype=np.int64, count=len(toks))
+                parts.append((ids * n + lo + i) << FIELD_BITS | code)
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+    def _aggregate(self, keys: np.ndarray, fields: list[tuple[str, float]]):
+        """Sum field-weighted frequencies per (term, document); note whether a title-like field has it."""
+        if not len(keys):
+            empty = np.zeros(0, dtype=np.int32)
+            return empty, empty, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.uint8)
+        weight_of = np.zeros(1 << FIELD_BITS, dtype=np.float32)
+        title_of = np.zeros(1 << FIELD_BITS, dtype=np.uint8)
+        for code, (fname, w) in enumerate(fields):
+            weight_of[code] = w
+            title_of[code] = fname in TITLE_FIELDS
+        keys.sort()
+        codes = keys & ((1 << FIELD_BITS) - 1)
+        pairs = keys >> FIELD_BITS
+        first = np.flatnonzero(np.concatenate(([True], pairs[1:] != pairs[:-1])))
+        tf = np.add.reduceat(weight_of[codes], first)
+        title = np.maximum.reduceat(title_of[codes], first)
+        pair = pairs[first]
+        return (pair // self.n).astype(np.int32), (pair % self.n).astype(np.int32), tf, title
+
+    def _csr(self) -> tuple[np.ndarray, np.ndarray]:
+        """Word id -> term ids as CSR arrays (a word gives zero terms, one, or a few for a synonym)."""
+        for w in self._words[len(self._word_ptr) - 1 :]:
+            for t in self.term_map(w):
+                self._word_terms.append(self.term_ids.setdefault(t, len(self.term_ids)))
+            self._word_ptr.append(len(self._word_terms))
+        return (np.asarray(self._word_ptr, dtype=np.int64),
+                np.asarray(self._word_terms or [0], dtype=np.int32))
+
+    def _index_postings(self, rows) -> None:
+        """Group the (term, document) rows by term into CSR postings with BM25-saturated frequencies."""
+        n, n_terms = self.n, len(self.term_ids)
+        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[], [], [], []]
+        rows.clear()
+
+        def take(k: int, dtype) -> np.ndarray:  # concatenate one column and let go of its parts
+            out = np.concatenate(columns[k]) if columns[k] else np.zeros(0, dtype=dtype)
+            columns[k] = []
+            return out
+
+        term = take(0, np.int32)
+        df = np.bincount(term, minlength=n_terms)
+        self._ptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
+        self.df = {name: int(df[i]) for i, name in enumerate(self.term_names) if df[i]}
+        order = np.argsort(term, kind="stable").astype(np.int32)
+        del term
+        doc = take(1, np.int32)[order]
+        tf = take(2, np.float32)[order]
+        self._title = take(3, np.uint8)[order]
+        del order
+        lengths = np.bincount(doc, weights=tf, minlength=n).astype(np.float32)
+        avg = float(lengths.mean()) if n else 1.0
+        norm = lengths[doc]
+        norm *= B / max(avg, 1e-6)
+        norm += 1 - B
+        norm *= K1
+        norm += tf
+        tf *= K1 + 1
+        tf /= norm
+        self._sat = tf
+        self._docs = doc
+
+    def _index_years(self) -> None:
+        """Which documents are about a year (title, tags, date) and which only mention it, from the index itself."""
+        self.topic_years: dict[int, np.ndarray] = {}  # year -> bool per document
+        self.mention_years: dict[int, np.ndarray] = {}
+        for term in self.df:
+            if len(term) == 4 and term.isdigit() and _YEAR_RE.fullmatch(term):
+                ids, _, in_title = self.postings(term)
+                year = int(term)
+                mentioned = np.zeros(self.n, dtype=np.bool_)
+                mentioned[ids] = True
+                about = np.zeros(self.n, dtype=np.bool_)
+                about[ids[in_title > 0]] = True
+                self.mention_years[year] = mentioned
+                self.topic_years[year] = about
+
+    def postings(self, term: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        i = self.term_ids[term]
+        lo, hi = self._ptr[i], self._ptr[i + 1]
+        return self._docs[lo:hi], self._sat[lo:hi], self._title[lo:hi].astype(np.float32)
 
     def idf(self, term: str) -> float:
         df = self.df.get(term, 0)
@@ -147,7 +257,7 @@ class Index:
 
     def plan(self, question: str, *, today: date | None = None) -> QueryPlan:
         lex = self.lexicon
-        plan = QueryPlan(original=question, normalised=normalise(question))
+        plan = QueryPlan(original=question, normalised=normalise(question), unknown_weight=self.unknown_weight)
         text, used, lang = lex.translate(plan.normalised)
         plan.translated, plan.lang = used, lang
         raw_tokens = lex.base_tokens(text)
@@ -182,14 +292,12 @@ class Index:
         if not plan.terms or self.n == 0:
             return []
         n = self.n
-        bm25 = np.zeros(n, dtype=np.float32)
-        cover = np.zeros(n, dtype=np.float32)
-        tcover = np.zeros(n, dtype=np.float32)
-        for term, w in plan.terms.items():
-            ids, sat, in_title = self.postings[term]
-            bm25 += np.bincount(ids, weights=sat * w, minlength=n).astype(np.float32)
-            cover += np.bincount(ids, weights=np.full(len(ids), w, dtype=np.float32), minlength=n).astype(np.float32)
-            tcover += np.bincount(ids, weights=in_title * w, minlength=n).astype(np.float32)
+        parts = [(self.postings(term), w) for term, w in plan.terms.items()]
+        ids = np.concatenate([p[0] for p, _ in parts])
+        qw = np.concatenate([np.full(len(p[0]), w, dtype=np.float32) for p, w in parts])
+        bm25 = np.bincount(ids, weights=np.concatenate([p[1] for p, _ in parts]) * qw, minlength=n)
+        cover = np.bincount(ids, weights=qw, minlength=n)
+        tcover = np.bincount(ids, weights=np.concatenate([p[2] for p, _ in parts]) * qw, minlength=n)
         mass = plan.mass or 1.0
         known = sum(plan.terms.values()) or 1.0
         cov = cover / mass
@@ -203,9 +311,9 @@ class Index:
             i = int(i)
             if cover[i] <= 0:
                 continue
-            year_adj = self._year_adjust(self.docs[i], plan.years)
+            year_adj = self._year_adjust(i, plan.years)
             s = float(total[i]) + year_adj
-            hits.append(Hit(self.docs[i].id, round(max(0.0, min(1.0, s)) * 100, 2), {
+            hits.append(Hit(self.ids[i], round(max(0.0, min(1.0, s)) * 100, 2), {
                 "coverage": round(float(cov[i]), 3),
                 "title": round(float(tcov[i]), 3),
                 "bm25": round(float(bm_norm[i]), 3),
@@ -214,26 +322,25 @@ class Index:
         hits.sort(key=lambda h: (-h.score, _neg_date(self.dates[self.pos[h.id]])))
         return _prefer_newest_among_ties(hits, self.dates, self.pos)[:k]
 
-    @staticmethod
-    def _year_adjust(doc: Doc, years: list[int]) -> float:
+    def _year_adjust(self, i: int, years: list[int]) -> float:
+        """Reward a post about the year asked for; penalise one about another year."""
         if not years:
             return 0.0
-        doc_years = set(doc.topic_years) | ({int(doc.day[:4])} if doc.day else set())
-        if any(y in doc_years for y in years):
+        day = self.dates[i]
+        if any(day.startswith(str(y)) or (y in self.topic_years and self.topic_years[y][i]) for y in years):
             return 0.12
-        if any(y in doc.body_years for y in years):
+        if any(y in self.mention_years and self.mention_years[y][i] for y in years):
             return 0.0
         return -0.25
 
     def newest(self, k: int, *, year: int | None = None, ids: set[str] | None = None) -> list[str]:
         out = []
         for i in self._newest_first:
-            d = self.docs[i]
-            if year is not None and not d.day.startswith(str(year)):
+            if year is not None and not self.dates[i].startswith(str(year)):
                 continue
-            if ids is not None and d.id not in ids:
+            if ids is not None and self.ids[i] not in ids:
                 continue
-            out.append(d.id)
+            out.append(self.ids[i])
             if len(out) >= k:
                 break
         return out
@@ -258,6 +365,20 @@ def _neg_date(day: str) -> str:
     return "".join(chr(0x10FFFF - ord(c)) for c in day)
 
 
+@lru_cache(maxsize=1)
+def _pin_mmap_threshold() -> None:
+    """Let glibc return freed build buffers to the OS at once.
+
+    glibc raises its mmap threshold after a large block is freed, so the next big NumPy arrays come
+    from the heap and stay as RSS after the index is built (130 MB at 100,000 posts). Pinning the
+    threshold keeps peak and resident memory to what the index really holds. No-op elsewhere.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
 def _informative(tok: str) -> bool:
     """Words that carry meaning even though no document has them (not numbers, not 1-2 letters)."""
     if tok.isdigit():
@@ -265,5 +386,3 @@ def _informative(tok: str) -> bool:
     return len(tok) >= 3 or any(ord(c) > 0x2E80 for c in tok)
 
 
-def years_in(text: str) -> tuple[int, ...]:
-    return tuple(sorted({int(y) for y in _YEAR_RE.findall(text)}))

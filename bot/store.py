@@ -113,13 +113,23 @@ class PostStore:
     def _load(self) -> None:
         posts: dict[str, Post] = {}
         contacts: dict[str, Contact] = {}
-        for i, raw in enumerate(self._db.table(POSTS).all()):
+        # Read the tables straight from the storage and drop each raw record once converted: TinyDB's
+        # Table.all() would copy every record, doubling peak memory on a 100,000-post store.
+        data = self._db.storage.read() or {}
+        raw_posts = list((data.pop(POSTS, None) or {}).values())
+        raw_contacts = list((data.pop(CONTACTS, None) or {}).values())
+        del data
+        raw_posts.reverse()
+        i = 0
+        while raw_posts:
+            raw = raw_posts.pop()
             try:
                 post = post_from_record(raw, i)
             except RecordError as exc:
                 raise StoreError(f"store {self.path}: {exc}") from None
             posts[post.id] = post
-        for i, raw in enumerate(self._db.table(CONTACTS).all()):
+            i += 1
+        for i, raw in enumerate(raw_contacts):
             try:
                 contact = contact_from_record(raw, i)
             except RecordError as exc:

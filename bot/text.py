@@ -17,6 +17,9 @@ _INVISIBLE = dict.fromkeys(
     None,
 )
 _LATIN_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ø": "o", "ł": "l", "ß": "ss", "æ": "ae", "œ": "oe"})
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Remaining format characters (Unicode category Cf) that _INVISIBLE does not name.
+_OTHER_FORMAT_RE = re.compile(r"[\u0600-\u0605\u061c\u06dd\u070f\u180e\u2061-\u2064\u206a-\u206f\ufff9-\ufffb\U000e0001-\U000e007f]")
 _WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _THAI_RE = re.compile(r"[\u0e00-\u0e7f]")
@@ -25,13 +28,17 @@ _THAI_RE = re.compile(r"[\u0e00-\u0e7f]")
 def clean(text: str, limit: int = MAX_QUERY_CHARS) -> str:
     """NFKC, drop invisible and control characters, collapse spaces, cap the length."""
     text = text[: limit * 4]
-    text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+        text = _OTHER_FORMAT_RE.sub("", text)
+    text = _CONTROL_RE.sub(" ", text)
     return " ".join(text.split())[:limit]
 
 
 def fold_latin(text: str) -> str:
     """Remove accents from Latin letters only ("khóa" -> "khoa"); Thai vowel marks stay."""
+    if text.isascii():
+        return text
     text = text.translate(_LATIN_EXTRA)
     out: list[str] = []
     for ch in unicodedata.normalize("NFD", text):
