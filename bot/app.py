@@ -91,7 +91,6 @@ def build_application(settings: Settings, services: Services, *, rate_limit: boo
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_base_url)
-        .post_init(_post_init)
         .updater(None)  # our own polling loop or webhook confirms updates only after handling
     )
     if request is not None:
@@ -142,6 +141,7 @@ async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with app:
         await app.start()
+        await _post_init(app)  # run_polling would call it; our own loop does
         await staff.resume_broadcasts(app)
         try:
             if webhook:

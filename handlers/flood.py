@@ -12,7 +12,8 @@ from handlers.common import user_lang
 
 
 def make_gate(settings: Settings) -> FloodGate:
-    return FloodGate(per_minute=settings.rate_limit_per_minute)
+    per_minute = settings.rate_limit_per_minute
+    return FloodGate(per_minute=per_minute, burst=max(8, per_minute // 3))
 
 
 async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -32,7 +32,7 @@ def store_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def settings(store_path: Path) -> Settings:
     return Settings(token=TOKEN, db_path=store_path, staff_ids=frozenset({STAFF_ID}),
-                    api_base_url="http://127.0.0.1:9/bot")
+                    api_base_url="http://127.0.0.1:9/bot", rate_limit_per_minute=10_000)
 
 
 @pytest.fixture
