@@ -32,7 +32,7 @@ class Tunables:
     min_post_coverage: float
     min_contact_score: float
     contact_intent_bonus: float
-    suggest_margin: float
+    suggest_min_score: float
     latest_count: int
 
     @classmethod
@@ -53,6 +53,7 @@ class PhraseSet:
             else:
                 self.word_phrases.add(tuple(words(normalise(p))))
         self.longest = max((len(p) for p in self.word_phrases), default=1)
+        self.word_phrases_flat = frozenset(w for p in self.word_phrases for w in p)
 
     def find(self, text_norm: str, tokens: list[str]) -> list[str]:
         found = [p for p in self.script_phrases if p in text_norm]
@@ -164,17 +165,25 @@ class AnswerEngine:
                 return Answer("none", query=query, reason=kind, lang=lang)
         if len([t for t in tokens if len(t) > 1 or not t.isascii()]) == 0:
             return Answer("none", query=query, reason="too-short", lang=lang)
-        if self.intents["latest"].find(norm, tokens) and self._is_latest_request(norm, tokens):
+        if self._is_latest_request(norm, tokens):
             return self.latest(lang=lang)
-        contact_intent = bool(self.intents["contact"].find(norm, tokens))
-        return self._match(query, lang, contact_intent, now.date())
+        contact_intent = bool(self.intents["contact"].find(norm, tokens)) or (
+            bool(tokens) and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
+        recency = bool(self.intents["recency"].find(norm, tokens))
+        return self._match(query, lang, contact_intent, recency, now.date())
 
     def _is_latest_request(self, norm: str, tokens: list[str]) -> bool:
         """"latest news" alone is a request for news; "latest eID status" is a question about eID."""
-        plan = self.post_index.plan(norm)
-        latest_words = set(words(" ".join(self.intents["latest"].find(norm, tokens))))
-        topical = [t for t in plan.terms if t not in latest_words and self.post_index.df.get(t, 0) < 0.2 * self.post_index.n]
-        return len(topical) <= 1
+        found = self.intents["latest"].find(norm, tokens)
+        if not found:
+            return False
+        filler = self.intents["latest_filler"]
+        covered = set(words(" ".join(found))) | filler.word_phrases_flat | self.lexicon.stopwords
+        rest = [t for t in tokens if t not in covered and not any(ord(c) > 0x2E80 for c in t)]
+        han_rest = "".join(t for t in tokens if any(ord(c) > 0x2E80 for c in t))
+        for phrase in found + filler.script_phrases:
+            han_rest = han_rest.replace(phrase, "")
+        return not rest and len(han_rest) <= 2
 
     def latest(self, *, k: int | None = None, year: int | None = None, category: str | None = None,
                lang: str = "en") -> Answer:
@@ -185,28 +194,27 @@ class AnswerEngine:
         newest = self.post_index.newest(k or self.tun.latest_count, year=year, ids=ids)
         return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason="latest", lang=lang)
 
-    def _match(self, query: str, lang: str, contact_intent: bool, today: date) -> Answer:
+    def _match(self, query: str, lang: str, contact_intent: bool, recency: bool, today: date) -> Answer:
         plan = self.post_index.plan(query, today=today)
-        posts = self.post_index.score(plan, k=8)
+        posts = self.post_index.score(plan, k=8, recency=recency)
         cplan = self.contact_index.plan(query, today=today)
         contacts = self.contact_index.score(cplan, k=3)
         # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
         phone_hits = [h for h in self._phone_lookup(query) if contact_intent or h.parts.get("digits", 0) >= 7]
         if phone_hits:
             contacts = phone_hits + [h for h in contacts if h.id not in {p.id for p in phone_hits}]
-        best_post = posts[0].score if posts else 0.0
+        posts[0].score if posts else 0.0
         best_contact = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
         if phone_hits:
             best_contact = max(best_contact, 100.0)
-        if contacts and (phone_hits or contact_intent) and best_contact >= self.tun.min_contact_score \
-                and best_contact >= best_post:
+        if contacts and (phone_hits or contact_intent) and best_contact >= self.tun.min_contact_score:
             return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
         if posts and plan.years and posts[0].parts.get("year", 0) < 0:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
         if posts and self._confident(posts[0], plan):
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
-        near = tuple(h for h in posts[:3] if h.score >= self.tun.min_post_score - 12)
+        near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
 
     def _confident(self, hit: Hit, plan: QueryPlan) -> bool:

@@ -59,6 +59,26 @@ def _base_word(word: str) -> str:
     return stem(ORDINALS.get(word, word))
 
 
+@lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """Real English words (pyspellchecker's frequency list, above its floor count).
+
+    A question word that is real English but absent from the store ("resigned", "pottery") is not
+    a typo: correcting it to a near store word ("designed") would invent a match.
+    """
+    try:
+        import gzip
+
+        import spellchecker
+
+        path = Path(spellchecker.__file__).parent / "resources" / "en.json.gz"
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            counts = json.load(f)
+    except (ImportError, OSError, ValueError):
+        return frozenset()
+    return frozenset(w for w, n in counts.items() if n > 50 and w.isalpha())
+
+
 def _load(name: str) -> dict:
     path = DATA_DIR / name
     if not path.is_file():
@@ -117,7 +137,8 @@ class Lexicon:
 
     def base_tokens(self, text: str) -> list[str]:
         """Normalised, ordinal-folded, stemmed tokens; no synonym mapping yet."""
-        return [_base_word(w) for w in words(text)]
+        stop = self.stopwords
+        return [w if w in stop else _base_word(w) for w in words(text)]
 
     def word_terms(self, word: str) -> tuple[str, ...]:
         """Index terms for one word of a document (single-word synonyms only; phrases are mapped in queries)."""

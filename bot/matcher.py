@@ -26,7 +26,7 @@ from rapidfuzz import fuzz, process
 
 from bot.answer_types import Hit
 from bot.bulk_tokens import tokenise_ascii
-from bot.lexicon import Lexicon, default_lexicon
+from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.text import han_bigrams, has_han, normalise, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
@@ -245,15 +245,21 @@ class Index:
 
     # -- reading the question --------------------------------------------------
     def correct(self, word: str) -> str | None:
-        """Closest index word for a misspelt query word, or None when nothing is close enough."""
+        """The index word a query word stands for: an inflection ("resigned" -> "resign") or, for a
+        word that is not real English, the closest index word ("trafficing" -> "trafficking")."""
         if len(word) < 4 or not word.isalpha() or not word.isascii():
             return None
-        cutoff = 84 if len(word) >= 7 else 87
+        bases = [b for b in _inflection_bases(word) if b in self.df]
+        if word in english_words() or len(word) < 5:
+            return bases[0] if bases else None
+        cutoff = 84 if len(word) >= 8 else 87
         choices: list[str] = []
         for length in (len(word) - 1, len(word), len(word) + 1, len(word) + 2):
-            choices.extend(self.vocab_by_len.get(length, ()))
+            choices.extend(t for t in self.vocab_by_len.get(length, ()) if t[0] == word[0])
         best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
-        return best[0] if best else None
+        if best:
+            return best[0]
+        return bases[0] if bases else None
 
     def plan(self, question: str, *, today: date | None = None) -> QueryPlan:
         lex = self.lexicon
@@ -288,7 +294,7 @@ class Index:
         return plan
 
     # -- scoring ------------------------------------------------------------------
-    def score(self, plan: QueryPlan, k: int = 10) -> list[Hit]:
+    def score(self, plan: QueryPlan, k: int = 10, *, recency: bool = False) -> list[Hit]:
         if not plan.terms or self.n == 0:
             return []
         n = self.n
@@ -320,7 +326,8 @@ class Index:
                 "year": round(year_adj, 3),
             }))
         hits.sort(key=lambda h: (-h.score, _neg_date(self.dates[self.pos[h.id]])))
-        return _prefer_newest_among_ties(hits, self.dates, self.pos)[:k]
+        margin = RECENCY_MARGIN if recency else TIE_MARGIN
+        return _prefer_newest_among_ties(hits, self.dates, self.pos, margin)[:k]
 
     def _year_adjust(self, i: int, years: list[int]) -> float:
         """Reward a post about the year asked for; penalise one about another year."""
@@ -347,17 +354,18 @@ class Index:
 
 
 TIE_MARGIN = 1.5  # points: within this, two posts answer equally well and the newer one wins
+RECENCY_MARGIN = 8.0  # when the question asks for the current state ("now", "still", 現在)
 
 
-def _prefer_newest_among_ties(hits: list[Hit], dates: list[str], pos: dict[str, int]) -> list[Hit]:
+def _prefer_newest_among_ties(hits: list[Hit], dates: list[str], pos: dict[str, int], margin: float) -> list[Hit]:
     if len(hits) < 2:
         return hits
     top = hits[0].score
-    tied = [h for h in hits if top - h.score <= TIE_MARGIN]
+    tied = [h for h in hits if top - h.score <= margin]
     if len(tied) < 2:
         return hits
     tied.sort(key=lambda h: dates[pos[h.id]], reverse=True)
-    rest = [h for h in hits if top - h.score > TIE_MARGIN]
+    rest = [h for h in hits if top - h.score > margin]
     return tied + rest
 
 
@@ -377,6 +385,16 @@ def _pin_mmap_threshold() -> None:
         ctypes.CDLL("libc.so.6").mallopt(-3, 256 * 1024)  # M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         pass
+
+
+def _inflection_bases(word: str) -> list[str]:
+    """Plausible base forms of an English inflection: resigned -> resign, abusing -> abuse, tilted -> tilt."""
+    out = []
+    for suffix, repl in (("ied", "y"), ("ed", ""), ("ed", "e"), ("d", ""), ("ing", ""), ("ing", "e"),
+                         ("ly", ""), ("er", ""), ("ers", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            out.append(word[: len(word) - len(suffix)] + repl)
+    return out
 
 
 def _informative(tok: str) -> bool:
