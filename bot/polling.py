@@ -58,6 +58,12 @@ async def poll_until_stopped(app: Application, ops, stop: asyncio.Event, *, time
             last = update.update_id
             if stop.is_set():
                 break
+    if last is not None:
+        # Confirm what was handled, so Telegram does not hold it for the next start (which would skip it anyway).
+        try:
+            await app.bot.get_updates(offset=last + 1, timeout=0, limit=1)
+        except Exception as exc:  # shutting down: the stored update id still prevents a second reply
+            log.info("could not confirm the last update on stop: %s", type(exc).__name__)
     log.info("polling stopped; last handled update %s", last)
 
 
