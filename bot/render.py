@@ -42,17 +42,22 @@ def fit(text: str, limit: int = TELEGRAM_LIMIT) -> str:
     """Cut HTML text built from escaped pieces to Telegram's limit without splitting a tag or entity."""
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1]
-    # Never leave a half tag or half entity behind.
-    lt, amp = cut.rfind("<"), cut.rfind("&")
-    if lt > cut.rfind(">"):
-        cut = cut[:lt]
-    if amp > cut.rfind(";"):
-        cut = cut[:amp]
-    space = cut.rfind(" ")
-    if space > limit * 0.8:
-        cut = cut[:space]
-    return _close_tags(cut) + "…"
+    budget = limit - 1
+    while True:
+        cut = text[:budget]
+        # Never leave a half tag or half entity behind.
+        lt, amp = cut.rfind("<"), cut.rfind("&")
+        if lt > cut.rfind(">"):
+            cut = cut[:lt]
+        if amp > cut.rfind(";"):
+            cut = cut[:amp]
+        space = cut.rfind(" ")
+        if space > budget * 0.8:
+            cut = cut[:space]
+        result = _close_tags(cut) + "…"
+        if len(result) <= limit:  # the closing tags count too
+            return result
+        budget -= len(result) - limit + 8
 
 
 def _close_tags(html: str) -> str:

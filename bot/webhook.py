@@ -34,12 +34,15 @@ def make_webhook_app(app: Application, secret: str) -> web.Application:
         if request.content_length is not None and request.content_length > MAX_BODY:
             return web.Response(status=413, text="too large")
         try:
-            body = await request.content.read(MAX_BODY + 1)
-            if len(body) > MAX_BODY:
-                return web.Response(status=413, text="too large")
+            body = await request.read()  # the whole body, capped by client_max_size (413 beyond it)
+        except web.HTTPRequestEntityTooLarge:
+            return web.Response(status=413, text="too large")
+        try:
             data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
             update = Update.de_json(data, app.bot)
-        except (ValueError, TypeError, KeyError):
+        except Exception:  # anything that is not a well-formed update is refused, never half-handled
             return web.Response(status=400, text="bad update")
         if update is None:
             return web.Response(status=400, text="bad update")

@@ -7,6 +7,7 @@ from telegram.ext import BaseHandler, CallbackQueryHandler, CommandHandler, Cont
 
 from bot import callbacks
 from bot import subscriptions as subs
+from bot.i18n import t
 from handlers.common import NO_PREVIEW, markup, send, services, user_lang
 
 
@@ -33,6 +34,9 @@ async def toggle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     lang = user_lang(update, context)
     action = callbacks.decode(query.data)
+    if action is None or action.kind != "sub":
+        await query.answer(t(lang, "expired"))
+        return
     reply = subs.toggle(services(context).ops, update.effective_chat.id, action.args[0], lang)
     await query.answer()
     await query.edit_message_text(reply.text, parse_mode="HTML", reply_markup=markup(reply, lang),
