@@ -68,6 +68,16 @@ def run_one(n: int, shared: Path) -> dict:
     questions = scorer.load_jsonl(shared / "eval" / "questions-dev.jsonl")
     questions = [q for q in questions if q["kind"] != "safety"]  # the safety check is measured on its own
 
+    # Language data (lexicons, glossary, the English word list) loads once whatever the store size;
+    # it is timed apart so "build" is the index itself.
+    from bot import safety
+    from bot.lexicon import default_lexicon, english_words
+
+    start = time.perf_counter()
+    default_lexicon()
+    english_words()
+    safety.check("warm up")
+    data_s = time.perf_counter() - start
     start = time.perf_counter()
     engine = AnswerEngine(posts, contacts)
     build_s = time.perf_counter() - start
@@ -94,6 +104,7 @@ def run_one(n: int, shared: Path) -> dict:
     return {
         "posts": len(posts),
         "build_s": round(build_s, 3),
+        "data_s": round(data_s, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "p50_ms": round(statistics.median(times), 3),
         "p99_ms": round(_percentile(times, 99), 3),
@@ -117,7 +128,7 @@ def main() -> int:
     if args.one is not None:
         print(json.dumps(run_one(args.one, shared)))
         return 0
-    print(f"{'posts':>8} {'build s':>8} {'RSS MB':>7} {'p50 ms':>7} {'p99 ms':>7} {'post':>6} {'contact':>7} {'none':>6}"
+    print(f"{'posts':>8} {'data s':>7} {'build s':>8} {'RSS MB':>7} {'p50 ms':>7} {'p99 ms':>7} {'post':>6} {'contact':>7} {'none':>6}"
           f" {'latest':>6} {'all':>6} | naive: {'p50':>6} {'p99':>6} {'post':>6} {'all':>6}")
     for size in [int(s) for s in args.sizes.split(",") if s.strip()]:
         out = subprocess.run([sys.executable, __file__, "--one", str(size), "--shared", str(shared)],
@@ -127,7 +138,7 @@ def main() -> int:
             return 1
         r = json.loads(out.stdout.strip().splitlines()[-1])
         a, na = r["accuracy"], r["naive_accuracy"]
-        print(f"{r['posts']:>8} {r['build_s']:>8.2f} {r['peak_rss_mb']:>7.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
+        print(f"{r['posts']:>8} {r['data_s']:>7.2f} {r['build_s']:>8.2f} {r['peak_rss_mb']:>7.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f}"
               f" {a.get('post', 0):>6.3f} {a.get('contact', 0):>7.3f} {a.get('none', 0):>6.3f} {a.get('latest', 0):>6.3f}"
               f" {a.get('all', 0):>6.3f} |        {r['naive_p50_ms']:>6.2f} {r['naive_p99_ms']:>6.2f}"
               f" {na.get('post', 0):>6.3f} {na.get('all', 0):>6.3f}", flush=True)

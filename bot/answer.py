@@ -33,6 +33,8 @@ class Tunables:
     min_contact_score: float
     contact_intent_bonus: float
     suggest_min_score: float
+    clear_winner_min_score: float
+    clear_winner_margin: float
     latest_count: int
 
     @classmethod
@@ -134,6 +136,7 @@ class AnswerEngine:
     def load(self, posts: list[Post], contacts: list[Contact]) -> None:
         self.posts = {p.id: p for p in posts}
         self.contacts = {c.id: c for c in contacts}
+        self.legacy_contacts = {c.id for c in contacts if any("legacy" in t.lower() for t in c.topics)}
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(_LazyDocs(posts, post_doc), self.tun.post_fields, self.lexicon, phone_terms=phones)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
@@ -198,7 +201,8 @@ class AnswerEngine:
         plan = self.post_index.plan(query, today=today)
         posts = self.post_index.score(plan, k=8, recency=recency)
         cplan = self.contact_index.plan(query, today=today)
-        contacts = self.contact_index.score(cplan, k=3)
+        # A superseded number (its record says "legacy") answers only when someone types that number.
+        contacts = [h for h in self.contact_index.score(cplan, k=4) if h.id not in self.legacy_contacts][:3]
         # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
         phone_hits = [h for h in self._phone_lookup(query) if contact_intent or h.parts.get("digits", 0) >= 7]
         if phone_hits:
@@ -212,13 +216,20 @@ class AnswerEngine:
         if posts and plan.years and posts[0].parts.get("year", 0) < 0:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
-        if posts and self._confident(posts[0], plan):
+        if posts and self._confident(posts, plan):
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
 
-    def _confident(self, hit: Hit, plan: QueryPlan) -> bool:
-        return hit.score >= self.tun.min_post_score and hit.parts.get("coverage", 0) >= self.tun.min_post_coverage
+    def _confident(self, posts: list[Hit], plan: QueryPlan) -> bool:
+        """Answer with the best post only when it covers the question and is a strong or a clear winner."""
+        best = posts[0]
+        if best.parts.get("coverage", 0) < self.tun.min_post_coverage:
+            return False
+        if best.score >= self.tun.min_post_score:
+            return True
+        runner_up = posts[1].score if len(posts) > 1 else 0.0
+        return best.score >= self.tun.clear_winner_min_score and best.score - runner_up >= self.tun.clear_winner_margin
 
     def _phone_lookup(self, query: str) -> list[Hit]:
         digits = [w for w in words(normalise(query.replace("-", ""))) if w.isdigit() and len(w) >= 3]
