@@ -212,51 +212,17 @@ def topic_label(topic: str, lang: str) -> str:
     return tmap(lang, "topics").get(topic, topic)
 
 
-# "all" -- until the operational store knows it. OperationalStore.create_broadcast accepts only
-# the four topics and materialise_recipients copies one topic's subscribers, so an "all" broadcast
-# is stored with topic 'all' and its recipients (each active subscriber once, whatever topics
-# they chose) are copied here, in one transaction, before it first runs. This reaches into the
-# SQLite implementation; it steps aside as soon as normalise_topic("all") is accepted by the store.
-
-
-def _store_knows_all() -> bool:
-    try:
-        normalise_topic(ALL)
-    except ValueError:
-        return False
-    return True
-
-
-def _sqlite(ops: OperationalStore):
-    if not (hasattr(ops, "_q") and hasattr(ops, "transaction")):
-        raise NotImplementedError(f"{type(ops).__name__} cannot send to every subscriber (topic 'all')")
-    return ops
-
-
-_EVERYONE = ("FROM subscriber_topics st JOIN subscribers s ON s.chat_id = st.chat_id "
-             "WHERE s.status = 'active'")
-
-
 def prepare(ops: OperationalStore, broadcast_id: int) -> None:
-    """Call before Broadcaster.run: copies the recipients of an 'all' broadcast (idempotent)."""
+    """Call before Broadcaster.run: the store snapshots the recipients (idempotent)."""
     info = ops.broadcast(broadcast_id)
-    if info.topic != ALL or info.materialised or _store_knows_all() or info.finished:
-        return
-    db = _sqlite(ops)
-    with db.transaction():
-        done = db._q("SELECT materialised FROM broadcasts WHERE id = ?", (broadcast_id,)).fetchone()
-        if done and done[0]:
-            return
-        cur = db._q(f"INSERT OR IGNORE INTO deliveries (broadcast_id, chat_id, state) "
-                    f"SELECT DISTINCT ?, st.chat_id, 'pending' {_EVERYONE} ORDER BY st.chat_id", (broadcast_id,))
-        db._q("UPDATE broadcasts SET materialised = 1, total = ? WHERE id = ?", (cur.rowcount, broadcast_id))
+    if not info.finished and not info.materialised:
+        ops.materialise_recipients(broadcast_id)
 
 
 def recipients(ops: OperationalStore, topic: str) -> int:
     """How many people a broadcast to `topic` would reach now."""
-    if topic == ALL and not _store_knows_all():
-        row = _sqlite(ops)._q(f"SELECT count(DISTINCT st.chat_id) {_EVERYONE}").fetchone()
-        return int(row[0])
+    if topic == ALL:
+        return ops.count_everyone()
     return ops.count_by_topic().get(topic, 0)
 
 
@@ -271,13 +237,7 @@ def create(ops: OperationalStore, staff_id: int, topic: str, announcement: Annou
     """Store the broadcast: 'running' at once (the caller starts it), or 'scheduled' for `when`."""
     topic = clean_topic(topic)
     args = dict(buttons_json=announcement.buttons_json, scheduled_for=when, post_id=announcement.post_id)
-    if topic != ALL or _store_knows_all():
-        return ops.create_broadcast(staff_id, topic, announcement.text_html, **args)
-    db = _sqlite(ops)
-    with db.transaction():  # never an 'announcements' broadcast left behind by a crash in between
-        broadcast_id = ops.create_broadcast(staff_id, TOPICS[-1], announcement.text_html, **args)
-        db._q("UPDATE broadcasts SET topic = ? WHERE id = ?", (ALL, broadcast_id))
-    return broadcast_id
+    return ops.create_broadcast(staff_id, topic, announcement.text_html, **args)
 
 
 # -- schedule times ---------------------------------------------------------------------------

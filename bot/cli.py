@@ -316,7 +316,7 @@ def _announce_now(settings: Settings, ops, create, out, err) -> int:
 
         # The Telegram edge that translates telegram.error into the broadcaster's errors; it
         # handles no updates, so the terminal shares it rather than keep a second copy.
-        from handlers.delivery_adapter import telegram_sender
+        from bot.telegram_delivery import telegram_sender
 
         async with Bot(settings.token, base_url=settings.api_base_url) as bot:  # checks the token first
             broadcast_id = create()

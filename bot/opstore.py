@@ -144,6 +144,7 @@ class OperationalStore(Protocol):
     def mark_blocked(self, chat_id: int, reason: str) -> bool: ...
     def reactivate(self, chat_id: int) -> bool: ...
     def count_by_topic(self) -> dict[str, int]: ...
+    def count_everyone(self) -> int: ...
     def iter_recipients(self, topic: str) -> Iterator[int]: ...
 
     # broadcasts
@@ -196,10 +197,15 @@ class OperationalStore(Protocol):
 # -- helpers ---------------------------------------------------------------------------------
 
 
+ALL_TOPICS = "all"  # a broadcast to every active subscriber, once each, whatever topics they chose
+
+
 def normalise_topic(topic: str) -> str:
-    """Map a topic or a post category to one of TOPICS; an unknown name is a caller bug."""
+    """Map a topic or a post category to one of TOPICS (or "all"); an unknown name is a caller bug."""
     key = str(topic).strip().lower()
     key = _TOPIC_ALIASES.get(key, key)
+    if key == ALL_TOPICS:
+        return key
     if key not in TOPICS:
         raise ValueError(f"unknown topic {topic!r}; expected one of {', '.join(TOPICS)}")
     return key
@@ -209,6 +215,8 @@ def _topics(topics: Iterable[str]) -> tuple[str, ...]:
     if isinstance(topics, str):
         topics = [topics]
     chosen = {normalise_topic(t) for t in topics}
+    if ALL_TOPICS in chosen:
+        return TOPICS
     return tuple(t for t in TOPICS if t in chosen)
 
 
@@ -543,6 +551,14 @@ class SQLiteOperationalStore:
         )
         return cur.rowcount > 0
 
+    def count_everyone(self) -> int:
+        """Active subscribers with at least one topic: the reach of an "all" broadcast."""
+        row = self._q(
+            "SELECT count(DISTINCT st.chat_id) FROM subscriber_topics st JOIN subscribers s "
+            "ON s.chat_id = st.chat_id WHERE s.status = 'active'"
+        ).fetchone()
+        return int(row[0])
+
     def count_by_topic(self) -> dict[str, int]:
         """Active subscribers per topic (every topic present, zero included)."""
         counts = dict.fromkeys(TOPICS, 0)
@@ -635,12 +651,13 @@ class SQLiteOperationalStore:
             topic, done, total = row
             if done:
                 return int(total)
+            everyone = topic == ALL_TOPICS
             cur = self._q(
                 "INSERT OR IGNORE INTO deliveries (broadcast_id, chat_id, state) "
-                "SELECT ?, st.chat_id, 'pending' FROM subscriber_topics st "
+                "SELECT DISTINCT ?, st.chat_id, 'pending' FROM subscriber_topics st "
                 "JOIN subscribers s ON s.chat_id = st.chat_id "
-                "WHERE st.topic = ? AND s.status = 'active' ORDER BY st.chat_id",
-                (broadcast_id, topic),
+                "WHERE (? OR st.topic = ?) AND s.status = 'active' ORDER BY st.chat_id",
+                (broadcast_id, everyone, topic),
             )
             total = cur.rowcount
             self._q("UPDATE broadcasts SET materialised = 1, total = ? WHERE id = ?", (total, broadcast_id))

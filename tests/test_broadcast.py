@@ -434,7 +434,7 @@ class _FakeBot:
 async def test_telegram_adapter_translates_errors(error, expected, reason):
     import telegram.error as tg_error
 
-    from handlers.delivery_adapter import telegram_sender
+    from bot.telegram_delivery import telegram_sender
 
     exc = eval(error, vars(tg_error))  # noqa: S307 - fixed strings above
     bot = _FakeBot(exc)
@@ -450,7 +450,7 @@ async def test_telegram_adapter_translates_errors(error, expected, reason):
 async def test_telegram_adapter_retry_after_int_or_timedelta(monkeypatch, opt_in):
     from telegram.error import RetryAfter
 
-    from handlers.delivery_adapter import retry_after_seconds, telegram_sender
+    from bot.telegram_delivery import retry_after_seconds, telegram_sender
 
     monkeypatch.setenv("PTB_TIMEDELTA", opt_in)
     exc = RetryAfter(timedelta(seconds=7))
@@ -464,7 +464,7 @@ async def test_telegram_adapter_buttons_and_other_errors():
     from telegram import InlineKeyboardMarkup
     from telegram.error import InvalidToken
 
-    from handlers.delivery_adapter import telegram_sender
+    from bot.telegram_delivery import telegram_sender
 
     bot = _FakeBot()
     await telegram_sender(bot)(5, "x", '[[{"text": "Read", "url": "https://www.moi.gov.tw/"}]]')
