@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.config import DATA_DIR
-from bot.lexicon import Lexicon, default_lexicon
+from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.matcher import Doc, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.text import clean, fold_latin, has_searchable, normalise, words
@@ -124,7 +124,8 @@ class AnswerEngine:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
         intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
-        safety.check("warm up")  # load the lexicon now, not on the first person's message
+        safety.check("warm up")  # load the lexicons now, not on the first person's message
+        english_words()
         self.load(posts, contacts)
 
     @classmethod
