@@ -14,6 +14,7 @@ from bot.answer import TAIPEI, AnswerEngine
 from bot.answer_types import Answer
 from bot.i18n import t, tmap
 from bot.render import PAGE_SIZE, Reply
+from bot.text import truncate_words
 
 # Order of the command menu and /help. Staff commands are listed separately, to staff only.
 CITIZEN_COMMANDS = ("start", "help", "news", "workshops", "trafficking", "contact", "hotline", "search", "language",
@@ -80,7 +81,7 @@ class Assistant:
         found = find_hotlines(query, list(self.engine.contacts.values()), self.clock())
         if not found:
             return Reply(t(lang, "hotline_none"))
-        topic = f": {render.escape(query)}" if query.strip() else ""
+        topic = f": {render.escape(truncate_words(query.strip(), 60))}" if query.strip() else ""
         return render.contacts_reply(found[:4], lang, heading=t(lang, "hotline_heading", topic=topic))
 
     def search(self, lang: str, query: str) -> tuple[Answer | None, Reply]:

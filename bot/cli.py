@@ -363,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     ans.add_argument("--contacts", help="contacts JSON file instead of the store")
     exp = sub.add_parser("explain", help="show how a question is read and scored")
     exp.add_argument("question")
+    sub.add_parser("doctor", help="check settings, stores, lock, data files and (with a token) Telegram")
     imp = sub.add_parser("import", help="add or update posts or contacts from a JSON list")
     imp.add_argument("file")
     post = sub.add_parser("post", help="staff: publish posts")
@@ -403,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_explain(settings, args.question)
     if args.cmd == "import":
         return cmd_import(settings, args.file)
+    if args.cmd == "doctor":
+        from bot.doctor import run_doctor
+
+        return run_doctor(settings)
     if args.cmd == "post":
         return cmd_post_add(settings, args)
     if args.cmd == "announce":

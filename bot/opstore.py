@@ -174,6 +174,7 @@ class OperationalStore(Protocol):
 
     # polling offset
     def last_update_id(self) -> int | None: ...
+    def last_update_at(self) -> datetime | None: ...
     def set_last_update_id(self, update_id: int) -> None: ...
 
     # question log
@@ -810,14 +811,20 @@ class SQLiteOperationalStore:
         row = self._q("SELECT value FROM meta WHERE key = 'last_update_id'").fetchone()
         return int(row[0]) if row else None
 
+    def last_update_at(self) -> datetime | None:
+        """When the last handled update was recorded (Telegram restarts ids after a quiet week)."""
+        row = self._q("SELECT value FROM meta WHERE key = 'last_update_at'").fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
     def set_last_update_id(self, update_id: int) -> None:
-        """Durably remember the last handled update. Not forced upward: Telegram may restart ids
-        after a week without updates."""
-        self._q(
-            "INSERT INTO meta (key, value) VALUES ('last_update_id', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(int(update_id)),),
-        )
+        """Durably remember the last handled update and when. Not forced upward: Telegram may restart
+        ids after a week without updates."""
+        with self.transaction():
+            for key, value in (("last_update_id", str(int(update_id))), ("last_update_at", _iso(_now()))):
+                self._q(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
 
     # -- question log --------------------------------------------------------------------
     def log_question(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime, timedelta
 
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TimedOut
@@ -19,8 +20,17 @@ log = logging.getLogger("bot.polling")
 POLL_TIMEOUT = 20  # seconds of long polling per request
 
 
+# Telegram picks the next update_id at random after a week without updates; an id stored before
+# such a gap must not make the loop skip the new, possibly lower, ids.
+ID_RESTART_AFTER = timedelta(days=6)
+
+
 async def poll_until_stopped(app: Application, ops, stop: asyncio.Event, *, timeout: int = POLL_TIMEOUT) -> None:
     last = ops.last_update_id()
+    stamp = ops.last_update_at()
+    if last is not None and (stamp is None or datetime.now(UTC) - stamp > ID_RESTART_AFTER):
+        log.info("last handled update is older than %s: not skipping by id", ID_RESTART_AFTER)
+        last = None
     backoff = 1.0
     while not stop.is_set():
         fetch = asyncio.ensure_future(app.bot.get_updates(
