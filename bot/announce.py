@@ -403,8 +403,9 @@ def list_broadcasts(ops: OperationalStore, lang: str = "en", *, limit: int = 10)
 def stats(services: Services, lang: str = "en") -> str:
     """Subscribers by topic, and questions answered and declined today (Asia/Taipei)."""
     ops = services.ops
+    services.flush_questions()  # the question log is written in batches
     by_topic = ops.count_by_topic()
-    status = ops.count_subscribers() if hasattr(ops, "count_subscribers") else {}
+    status = ops.count_subscribers()
     questions = ops.questions_today(services.now())
     lines = [t(lang, "staff_stats_subscribers", active=str(status.get("active", "?")),
                blocked=str(status.get("blocked", "?")))]

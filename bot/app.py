@@ -98,7 +98,10 @@ def build_application(settings: Settings, services: Services, *, rate_limit: boo
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     if rate_limit:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+        # Replies: Telegram's per-group limit (20/min) and 429 retries; the overall 30/s cap is for bulk
+        # sending, which bot/broadcast.py paces itself (BOT_BROADCAST_RATE). BOT_REPLY_MAX_RATE adds an
+        # overall cap on replies too when set.
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.reply_max_rate, max_retries=2))
     app = builder.build()
     app.bot_data["services"] = services
     app.bot_data["flood"] = flood.make_gate(settings)

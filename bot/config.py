@@ -38,6 +38,7 @@ class Settings:
     webhook_port: int = 8443
     question_log_days: int = 30
     broadcast_rate: float = 25.0
+    reply_max_rate: float = 0.0  # 0: no overall cap on replies (the per-group cap and 429 retries stay)
     rate_limit_per_minute: int = 20
 
     @property
@@ -117,6 +118,14 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
     if not 0.1 <= rate <= 1000:
         raise ConfigError(f"BOT_BROADCAST_RATE must be between 0.1 and 1000, got {rate}")
 
+    reply_raw = env.get("BOT_REPLY_MAX_RATE", "").strip()
+    try:
+        reply_rate = float(reply_raw) if reply_raw else 0.0
+    except ValueError:
+        raise ConfigError(f"BOT_REPLY_MAX_RATE must be messages per second (0 for no cap), got {reply_raw!r}") from None
+    if not 0 <= reply_rate <= 1000:
+        raise ConfigError(f"BOT_REPLY_MAX_RATE must be between 0 and 1000, got {reply_rate}")
+
     return Settings(
         token=token,
         api_base_url=base,
@@ -130,5 +139,6 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         webhook_port=_int(env, "BOT_WEBHOOK_PORT", 8443, 1, 65535),
         question_log_days=_int(env, "BOT_QUESTION_LOG_DAYS", 30, 0, 3650),
         broadcast_rate=rate,
+        reply_max_rate=reply_rate,
         rate_limit_per_minute=_int(env, "BOT_USER_MESSAGES_PER_MINUTE", 20, 1, 10_000),
     )

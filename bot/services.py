@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +22,8 @@ from bot.store import PostStore
 
 log = logging.getLogger(__name__)
 CHAT_MEMORY = 200  # message ids per chat kept for "Clear this chat"
+QUESTION_BATCH = 25
+QUESTION_FLUSH_S = 5.0
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Services:
     assistant: Assistant
     salt: str = ""
     _chat_messages: dict[int, deque[int]] = field(default_factory=dict)
+    _questions: list[tuple] = field(default_factory=list)
+    _flushed: float = field(default_factory=time.monotonic)
 
     @classmethod
     def open(cls, settings: Settings) -> Services:
@@ -51,13 +56,29 @@ class Services:
         return hashlib.sha256(f"{self.salt}:{user_id}".encode()).hexdigest()[:24]
 
     def record_question(self, answer: Answer, user_id: int | None) -> None:
-        """Log the question, the answer kind and score (never the user's id or name)."""
+        """Log the question, the answer kind and score (never the user's id or name).
+
+        Rows are written in batches (every QUESTION_BATCH questions or QUESTION_FLUSH_S seconds, and
+        at shutdown): one fsync per question would halve the bot's throughput, and this log is
+        statistics, not an acknowledged write; a kill loses at most one batch of it.
+        """
         top = answer.hits[0] if answer.hits else None
+        self._questions.append((answer.query, answer.kind, top.id if top else None,
+                                top.score if top else None, self.user_hash(user_id)))
+        if len(self._questions) >= QUESTION_BATCH or time.monotonic() - self._flushed >= QUESTION_FLUSH_S:
+            self.flush_questions()
+
+    def flush_questions(self) -> None:
+        batch, self._questions = self._questions, []
+        self._flushed = time.monotonic()
+        if not batch:
+            return
         try:
-            self.ops.log_question(answer.query, answer.kind, top.id if top else None,
-                                  top.score if top else None, self.user_hash(user_id))
+            with self.ops.transaction():
+                for row in batch:
+                    self.ops.log_question(*row)
         except Exception:  # the log must never cost a citizen their answer
-            log.exception("could not log a question")
+            log.exception("could not log %d questions", len(batch))
 
     def remember_message(self, chat_id: int, message_id: int) -> None:
         self._chat_messages.setdefault(chat_id, deque(maxlen=CHAT_MEMORY)).append(message_id)
@@ -71,5 +92,6 @@ class Services:
         return datetime.now(TAIPEI)
 
     def close(self) -> None:
+        self.flush_questions()
         self.ops.close()
         self.store.close()

@@ -155,3 +155,15 @@ async def test_a_flooding_user_is_told_once_then_ignored_and_others_are_not_slow
     now[0] += 120  # after a while the flooder is heard again
     await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=77))
     assert int(bot_app.request_log.sent()[-1]["chat_id"]) == 77
+
+
+async def test_questions_are_logged_without_who_asked(bot_app, services):
+    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=555))
+    await bot_app.process_update(bot_app.updates.text("best beef noodle near taipei main station", user_id=555))
+    services.flush_questions()
+    today = services.ops.questions_today(services.now())
+    assert today["answered"] == 1 and today["declined"] == 1
+    path = services.settings.operational_path
+    stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))  # the database and its WAL
+    assert b"eswatini immigration MOU" in stored  # the question text is kept...
+    assert b"555" not in stored  # ...but not who asked
