@@ -138,6 +138,8 @@ class AnswerEngine:
         self.posts = {p.id: p for p in posts}
         self.contacts = {c.id: c for c in contacts}
         self.legacy_contacts = {c.id for c in contacts if any("legacy" in t.lower() for t in c.topics)}
+        self._contact_digits = [(c, {"".join(ch for ch in n if ch.isdigit()) for n in (c.phone, *c.alt_phones)})
+                                for c in contacts]
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(_LazyDocs(posts, post_doc), self.tun.post_fields, self.lexicon, phone_terms=phones)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
@@ -199,21 +201,15 @@ class AnswerEngine:
         return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason="latest", lang=lang)
 
     def _match(self, query: str, lang: str, contact_intent: bool, recency: bool, today: date) -> Answer:
-        plan = self.post_index.plan(query, today=today)
-        posts = self.post_index.score(plan, k=8, recency=recency)
-        cplan = self.contact_index.plan(query, today=today)
-        # A superseded number (its record says "legacy") answers only when someone types that number.
-        contacts = [h for h in self.contact_index.score(cplan, k=4) if h.id not in self.legacy_contacts][:3]
         # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
         phone_hits = [h for h in self._phone_lookup(query) if contact_intent or h.parts.get("digits", 0) >= 7]
-        if phone_hits:
-            contacts = phone_hits + [h for h in contacts if h.id not in {p.id for p in phone_hits}]
-        posts[0].score if posts else 0.0
-        best_contact = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
-        if phone_hits:
-            best_contact = max(best_contact, 100.0)
-        if contacts and (phone_hits or contact_intent) and best_contact >= self.tun.min_contact_score:
-            return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+        if contact_intent or phone_hits:
+            contacts = self._contacts_for(query, phone_hits, today)
+            best = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
+            if contacts and (phone_hits or best >= self.tun.min_contact_score):
+                return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+        plan = self.post_index.plan(query, today=today)
+        posts = self.post_index.score(plan, k=8, recency=recency)
         if posts and plan.years and posts[0].parts.get("year", 0) < 0:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
@@ -221,6 +217,14 @@ class AnswerEngine:
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
+
+    def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:
+        """Contacts for a question that asks for one: typed numbers first, then the best text matches."""
+        cplan = self.contact_index.plan(query, today=today)
+        # A superseded number (its record says "legacy") answers only when someone types that number.
+        found = [h for h in self.contact_index.score(cplan, k=4) if h.id not in self.legacy_contacts][:3]
+        typed = {h.id for h in phone_hits}
+        return phone_hits + [h for h in found if h.id not in typed]
 
     def _confident(self, posts: list[Hit], plan: QueryPlan) -> bool:
         """Answer with the best post only when it covers the question and is a strong or a clear winner."""
@@ -235,9 +239,7 @@ class AnswerEngine:
     def _phone_lookup(self, query: str) -> list[Hit]:
         digits = [w for w in words(normalise(query.replace("-", ""))) if w.isdigit() and len(w) >= 3]
         hits = []
-        for c in self.contacts.values():
-            numbers = [c.phone, *c.alt_phones]
-            flat = {"".join(ch for ch in n if ch.isdigit()) for n in numbers}
+        for c, flat in self._contact_digits:
             matched = [d for d in digits if d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat)]
             if matched:
                 # The number is this contact's own phone: a direct hit. Listed as an alternative: weaker.

@@ -48,9 +48,10 @@ def tmap(lang: str, key: str) -> dict:
 
 def menu_action(text: str) -> str | None:
     """If text is a label of the menu keyboard (in any language), the command it stands for."""
-    for lang in INTERFACE_LANGS:
-        cat = catalogue(lang)
-        for key, value in cat.items():
-            if key.startswith("menu_") and value == text.strip():
-                return key.removeprefix("menu_")
-    return None
+    return _menu_labels().get(text.strip())
+
+
+@lru_cache(maxsize=1)
+def _menu_labels() -> dict[str, str]:
+    return {value: key.removeprefix("menu_") for lang in INTERFACE_LANGS
+            for key, value in catalogue(lang).items() if key.startswith("menu_") and isinstance(value, str)}

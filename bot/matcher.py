@@ -314,16 +314,19 @@ class Index:
         combined = qw * (W_COVER / mass + W_BM25 / (known * (K1 + 1)) * sat + W_TITLE / known * title)
         total = np.bincount(ids, weights=combined, minlength=n)
         pool = min(n, max(k * 5, 60))
-        top = np.argpartition(-total, pool - 1)[:pool] if n > pool else np.arange(n)
-        # The parts, for the pool only (explain, and the engine's decisions).
-        slot = np.full(n, -1, dtype=np.int32)
-        slot[top] = np.arange(len(top), dtype=np.int32)
-        where = slot[ids]
-        hit_mask = where >= 0
-        where = where[hit_mask]
-        cover = np.bincount(where, weights=qw[hit_mask], minlength=len(top))
-        bm25 = np.bincount(where, weights=(qw * sat)[hit_mask], minlength=len(top))
-        tcover = np.bincount(where, weights=(qw * title)[hit_mask], minlength=len(top))
+        if n > pool:
+            top = np.argpartition(-total, pool - 1)[:pool]
+            # The parts, for the pool only (explain, and the engine's decisions).
+            slot = np.full(n, -1, dtype=np.int32)
+            slot[top] = np.arange(len(top), dtype=np.int32)
+            where = slot[ids]
+            hit_mask = where >= 0
+            where, qw, sat, title = where[hit_mask], qw[hit_mask], sat[hit_mask], title[hit_mask]
+        else:
+            top, where = np.arange(n), ids
+        cover = np.bincount(where, weights=qw, minlength=len(top))
+        bm25 = np.bincount(where, weights=qw * sat, minlength=len(top))
+        tcover = np.bincount(where, weights=qw * title, minlength=len(top))
         hits: list[Hit] = []
         for j, i in enumerate(top.tolist()):
             if cover[j] <= 0:

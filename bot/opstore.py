@@ -818,8 +818,20 @@ class SQLiteOperationalStore:
         return datetime.fromisoformat(row[0]) if row else None
 
     def set_last_update_id(self, update_id: int) -> None:
-        """Durably remember the last handled update and when. Not forced upward: Telegram may restart
-        ids after a week without updates."""
+        """Remember the last handled update and when. Not forced upward: Telegram may restart ids
+        after a week without updates.
+
+        Written once per update, so with synchronous=NORMAL: the WAL append survives a SIGKILL of the
+        process (what a crash is); only a power cut can lose the last few, and then the cost is a few
+        repeated replies, never a lost message. Every other write keeps the store's own setting.
+        """
+        self._q("PRAGMA synchronous=NORMAL")
+        try:
+            self._write_last_update(update_id)
+        finally:
+            self._q(f"PRAGMA synchronous={self.synchronous}")
+
+    def _write_last_update(self, update_id: int) -> None:
         with self.transaction():
             for key, value in (("last_update_id", str(int(update_id))), ("last_update_at", _iso(_now()))):
                 self._q(
