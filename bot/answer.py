@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -17,7 +17,7 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.config import DATA_DIR
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.matcher import Doc, Index, QueryPlan
+from bot.matcher import Docs, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
@@ -84,33 +84,24 @@ class PhraseSet:
         return True
 
 
-def post_doc(p: Post) -> Doc:
-    return Doc(
-        id=p.id,
-        fields={"title": p.title, "questions": " ".join(p.questions), "tags": " ; ".join(p.tags),
-                "category": p.category, "body": p.body},
-        day=p.date,
+def post_docs(posts: list[Post]) -> Docs:
+    return Docs(
+        ids=[p.id for p in posts],
+        dates=[p.date for p in posts],
+        fields={"title": [p.title for p in posts], "questions": [" ".join(p.questions) for p in posts],
+                "tags": [" ; ".join(p.tags) for p in posts], "category": [p.category for p in posts],
+                "body": [p.body for p in posts]},
     )
 
 
-class _LazyDocs(Sequence):
-    """Documents made on demand, so the index never holds 100,000 field dicts at once."""
-
-    def __init__(self, items: list, make: Callable) -> None:
-        self.items, self.make = items, make
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return self.make(self.items[i])
-
-
-def contact_doc(c: Contact) -> Doc:
-    return Doc(
-        id=c.id,
-        fields={"name": c.name, "phone": c.phone, "topics": " ; ".join(c.topics),
-                "alt_phones": " ; ".join(c.alt_phones), "agency": c.agency, "languages": " ".join(c.languages)},
+def contact_docs(contacts: list[Contact]) -> Docs:
+    return Docs(
+        ids=[c.id for c in contacts],
+        dates=["" for _ in contacts],
+        fields={"name": [c.name for c in contacts], "phone": [c.phone for c in contacts],
+                "topics": [" ; ".join(c.topics) for c in contacts],
+                "alt_phones": [" ; ".join(c.alt_phones) for c in contacts],
+                "agency": [c.agency for c in contacts], "languages": [" ".join(c.languages) for c in contacts]},
     )
 
 
@@ -141,9 +132,9 @@ class AnswerEngine:
         self._contact_digits = [(c, {"".join(ch for ch in n if ch.isdigit()) for n in (c.phone, *c.alt_phones)})
                                 for c in contacts]
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
-        self.post_index = Index(_LazyDocs(posts, post_doc), self.tun.post_fields, self.lexicon, phone_terms=phones)
+        self.post_index = Index(post_docs(posts), self.tun.post_fields, self.lexicon, phone_terms=phones)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
-        self.contact_index = Index([contact_doc(c) for c in contacts], self.tun.contact_fields, self.lexicon,
+        self.contact_index = Index(contact_docs(contacts), self.tun.contact_fields, self.lexicon,
                                    phone_terms=phones, unknown_weight=0.0)
 
     # -- the one entry point ------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ctypes
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -34,13 +34,14 @@ K1, B = 1.2, 0.6
 W_COVER, W_BM25, W_TITLE = 0.45, 0.30, 0.25  # share of the score: coverage, BM25, title coverage
 
 
-@dataclass(frozen=True, slots=True)
-class Doc:
-    """What the index needs of a post or contact: id, weighted text fields, date, years it is about."""
+@dataclass(frozen=True)
+class Docs:
+    """What the index needs, column by column: ids, ISO dates (for recency) and one list of texts per
+    field. Columns, not one object per document, so 100,000 posts cost a few lists, not 100,000 dicts."""
 
-    id: str
-    fields: dict[str, str]
-    day: str = ""  # ISO date, for recency
+    ids: list[str]
+    dates: list[str]
+    fields: dict[str, list[str]]
 
 
 @dataclass
@@ -75,11 +76,11 @@ MAX_TERMS = 24
 class Index:
     """Inverted index over a list of documents with per-field weights."""
 
-    def __init__(self, docs: Sequence[Doc], weights: dict[str, float], lexicon: Lexicon | None = None,
+    def __init__(self, docs: Docs, weights: dict[str, float], lexicon: Lexicon | None = None,
                  phone_terms: Iterable[str] = (), unknown_weight: float = UNKNOWN_WEIGHT) -> None:
         self.unknown_weight = unknown_weight
         self.lexicon = lexicon or default_lexicon()
-        self.docs = docs  # may be a lazy sequence: fields are read slice by slice, then let go
+        self.docs = docs  # the text columns are read slice by slice, then let go
         self.weights = weights
         self.phone_terms = frozenset(phone_terms)  # numbers that are hotlines, not years
         self._build()
@@ -100,7 +101,7 @@ class Index:
 
     def _build(self) -> None:
         _pin_mmap_threshold()
-        n = len(self.docs)
+        n = len(self.docs.ids)
         self.n = n
         self._term_cache: dict[str, tuple[str, ...]] = {}
         self.term_ids: dict[str, int] = {}
@@ -113,17 +114,13 @@ class Index:
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # Documents are indexed in slices: the (term, document) rows of one slice never meet another's,
         # so each slice is aggregated on its own and intermediate arrays stay small.
-        self.ids: list[str] = []
-        self.dates: list[str] = []
+        self.ids = list(self.docs.ids)
+        self.dates = list(self.docs.dates)
         for lo in range(0, n, BUILD_SLICE):
             hi = min(n, lo + BUILD_SLICE)
-            self._slice = [self.docs[i] for i in range(lo, hi)]
-            self.ids.extend(d.id for d in self._slice)
-            self.dates.extend(d.day for d in self._slice)
             keys = np.concatenate([self._field_keys(name, field_code[name], lo, hi) for name, _ in fields]
                                   or [np.zeros(0, dtype=np.int64)])
             rows.append(self._aggregate(keys, fields))
-        del self._slice
         self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
         self.term_names = list(self.term_ids)
         self._index_postings(rows)
@@ -140,7 +137,7 @@ class Index:
     def _field_keys(self, fname: str, code: int, lo: int, hi: int) -> np.ndarray:
         """Packed (term, document, field) keys for every term occurrence of one field in docs[lo:hi]."""
         n = self.n
-        texts = [doc.fields.get(fname, "") for doc in self._slice]
+        texts = self.docs.fields[fname][lo:hi]
         fast = [i for i, text in enumerate(texts) if text and text.isascii()]
         parts = []
         if fast:
