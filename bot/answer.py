@@ -17,7 +17,7 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.config import DATA_DIR
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.matcher import Docs, Index, QueryPlan
+from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
@@ -201,7 +201,7 @@ class AnswerEngine:
                 return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
         plan = self.post_index.plan(query, today=today)
         posts = self.post_index.score(plan, k=8, recency=recency)
-        if posts and plan.years and posts[0].parts.get("year", 0) < 0:
+        if posts and plan.years and posts[0].parts.get("year", 0) <= YEAR_OTHER:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
         if posts and self._confident(posts, plan):

@@ -134,6 +134,7 @@ class Lexicon:
     foreign_latin: PhraseTable  # id / vi / tl phrases (accent-folded) -> English tokens
     foreign_script: list[tuple[str, str, str]]  # (zh or th substring, english, lang), longest first
     foreign_words: frozenset[str]  # single words seen only in foreign glossary phrases
+    _script_by_first: dict | None = None
 
     def base_tokens(self, text: str) -> list[str]:
         """Normalised, ordinal-folded, stemmed tokens; no synonym mapping yet."""
@@ -161,16 +162,42 @@ class Lexicon:
         used: list[tuple[str, str]] = []
         lang: str | None = None
         if any(ord(ch) > 0x2E80 for ch in text):
-            for term, english, term_lang in self.foreign_script:
-                if term in text:
-                    text = text.replace(term, f" {english} ")
-                    used.append((term, english))
-                    lang = lang or term_lang
+            text, used, lang = self._translate_script(text)
         tokens = words(fold_latin(text))
         translated, phrase_used = self.foreign_latin.apply(tokens)
         if phrase_used:
             used.extend(phrase_used)
         return " ".join(translated), used, lang
+
+
+    def _translate_script(self, text: str) -> tuple[str, list[tuple[str, str]], str | None]:
+        """Left to right, the longest known term at each place ("同性婚姻登記" -> same-sex marriage + registration,
+        not "婚姻登記" first and "同性" left over)."""
+        out: list[str] = []
+        used: list[tuple[str, str]] = []
+        lang: str | None = None
+        i = 0
+        while i < len(text):
+            for term, english, term_lang in self.script_by_first.get(text[i], ()):
+                if text.startswith(term, i):
+                    out.append(f" {english} ")
+                    used.append((term, english))
+                    lang = lang or term_lang
+                    i += len(term)
+                    break
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out), used, lang
+
+    @property
+    def script_by_first(self) -> dict[str, list[tuple[str, str, str]]]:
+        if self._script_by_first is None:
+            table: dict[str, list[tuple[str, str, str]]] = {}
+            for entry in self.foreign_script:  # already longest first
+                table.setdefault(entry[0][0], []).append(entry)
+            self._script_by_first = table
+        return self._script_by_first
 
 
 def _phrase(text: str) -> tuple[str, ...]:

@@ -68,6 +68,9 @@ class QueryPlan:
 FIELD_BITS = 4
 BUILD_SLICE = 20_000  # documents aggregated at a time while building
 TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics"})
+# Score added for the year a question names: a post about that year (date, title, tags), one that
+# only mentions it in passing (a 2017 report quoting 2016 figures), one about another year.
+YEAR_ABOUT, YEAR_MENTIONED, YEAR_OTHER = 0.12, -0.06, -0.25
 COMMON_SHARE = 0.25  # a word in more than this share of a large store is skipped when scoring
 UNKNOWN_WEIGHT = 6.0  # an unseen informative word counts like a very rare term: it signals "not in the store"
 MAX_TERMS = 24
@@ -346,10 +349,10 @@ class Index:
             return 0.0
         day = self.dates[i]
         if any(day.startswith(str(y)) or (y in self.topic_years and self.topic_years[y][i]) for y in years):
-            return 0.12
+            return YEAR_ABOUT
         if any(y in self.mention_years and self.mention_years[y][i] for y in years):
-            return 0.0
-        return -0.25
+            return YEAR_MENTIONED
+        return YEAR_OTHER
 
     def newest(self, k: int, *, year: int | None = None, ids: set[str] | None = None) -> list[str]:
         out = []

@@ -51,7 +51,6 @@ def fold_latin(text: str) -> str:
 def normalise(text: str, limit: int = MAX_QUERY_CHARS) -> str:
     """Lower-case, accent-folded, punctuation-free text for matching."""
     text = fold_latin(clean(text, limit).casefold())
-    text = text.replace("'s ", " ").replace("’s ", " ")
     return " ".join(_WORD_RE.findall(text))
 
 
