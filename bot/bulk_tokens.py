@@ -18,7 +18,7 @@ _TABLE = bytes((c if (48 <= c <= 57 or 97 <= c <= 122 or c == 1) else 32) for c 
 _MAX_WORD = 64
 _POW = np.array([pow(131, k, 1 << 64) for k in range(_MAX_WORD)], dtype=np.uint64)
 _LEN_MIX = np.uint64(0x9E3779B97F4A7C15)
-CHUNK = 4000
+CHUNK = 2000
 THREADS = 2
 
 
@@ -41,7 +41,7 @@ def _hash_chunk(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
     chars *= _POW[offset]
     hashes = np.add.reduceat(chars, first_char) ^ (lengths.astype(np.uint64) * _LEN_MIX)
     uniq, inverse = np.unique(hashes, return_inverse=True)
-    inverse = inverse.ravel()
+    inverse = inverse.ravel().astype(np.int32)
     occurrence = np.empty(len(uniq), dtype=np.int64)
     occurrence[inverse] = np.arange(len(inverse))  # any occurrence of each distinct word will do
     words = [big[s:e] for s, e in zip(starts[occurrence].tolist(), ends[occurrence].tolist(), strict=True)]
@@ -49,24 +49,50 @@ def _hash_chunk(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, l
     return text_idx, uniq, inverse, words
 
 
-def tokenise_ascii(texts: list[str], vocab: dict[int, int], words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Return (text index, word id) per word of each text; new distinct words are added to vocab/words."""
+class Vocabulary:
+    """Distinct words seen so far, looked up by hash in sorted NumPy arrays (a chunk's known words
+    cost one searchsorted; only new words touch Python)."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self._hashes = np.zeros(0, dtype=np.uint64)  # sorted
+        self._ids = np.zeros(0, dtype=np.int32)  # id of each hash above
+
+    def ids_for(self, uniq: np.ndarray, chunk_words: list[bytes]) -> np.ndarray:
+        """Word ids for a chunk's sorted unique hashes, adding the words not seen before."""
+        pos = np.searchsorted(self._hashes, uniq)
+        known = pos < len(self._hashes)
+        known[known] = self._hashes[pos[known]] == uniq[known]
+        ids = np.empty(len(uniq), dtype=np.int32)
+        ids[known] = self._ids[pos[known]]
+        new = np.flatnonzero(~known)
+        if len(new):
+            first = len(self.words)
+            self.words.extend(chunk_words[k].decode("ascii") for k in new.tolist())
+            ids[new] = np.arange(first, first + len(new), dtype=np.int32)
+            hashes = np.concatenate((self._hashes, uniq[new]))
+            order = np.argsort(hashes, kind="stable")
+            self._hashes = hashes[order]
+            self._ids = np.concatenate((self._ids, ids[new]))[order]
+        return ids
+
+
+def tokenise_ascii(texts: list[str], vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
+    """Return (text index, word id) per word of each text; new distinct words are added to vocab."""
     chunks = [texts[base : base + CHUNK] for base in range(0, len(texts), CHUNK)]
     text_parts: list[np.ndarray] = []
     id_parts: list[np.ndarray] = []
     with ThreadPoolExecutor(max_workers=THREADS) as pool:
-        for n, (text_idx, uniq, inverse, chunk_words) in enumerate(pool.map(_hash_chunk, chunks)):
+        # A window of THREADS chunks at a time: results are consumed as they come, never queued up.
+        pending = [pool.submit(_hash_chunk, c) for c in chunks[:THREADS]]
+        for n in range(len(chunks)):
+            text_idx, uniq, inverse, chunk_words = pending.pop(0).result()
+            if n + THREADS < len(chunks):
+                pending.append(pool.submit(_hash_chunk, chunks[n + THREADS]))
             if not len(uniq):
                 continue
-            global_ids = np.empty(len(uniq), dtype=np.int32)
-            for k, h in enumerate(uniq.tolist()):
-                gid = vocab.get(h)
-                if gid is None:
-                    gid = vocab[h] = len(words)
-                    words.append(chunk_words[k].decode("ascii"))
-                global_ids[k] = gid
             text_parts.append(text_idx.astype(np.int32) + n * CHUNK)
-            id_parts.append(global_ids[inverse])
+            id_parts.append(vocab.ids_for(uniq, chunk_words)[inverse])
     if not text_parts:
         return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
     return np.concatenate(text_parts), np.concatenate(id_parts)

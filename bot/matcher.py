@@ -25,7 +25,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from bot.answer_types import Hit
-from bot.bulk_tokens import tokenise_ascii
+from bot.bulk_tokens import Vocabulary, tokenise_ascii
 from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.text import han_bigrams, has_han, normalise, words
 
@@ -66,7 +66,7 @@ class QueryPlan:
 
 
 FIELD_BITS = 4
-BUILD_SLICE = 20_000  # documents aggregated at a time while building
+BUILD_SLICE = 10000  # documents aggregated at a time while building
 TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics"})
 # Score added for the year a question names: a post about that year (date, title, tags), one that
 # only mentions it in passing (a 2017 report quoting 2016 figures), one about another year.
@@ -108,8 +108,7 @@ class Index:
         self.n = n
         self._term_cache: dict[str, tuple[str, ...]] = {}
         self.term_ids: dict[str, int] = {}
-        self._words: list[str] = []  # distinct ASCII words seen, by id (bot.bulk_tokens)
-        self._word_hash: dict[int, int] = {}
+        self._vocab = Vocabulary()  # distinct ASCII words seen, by id (bot.bulk_tokens)
         self._word_ptr: list[int] = [0]
         self._word_terms: list[int] = []
         fields = [(name, w) for name, w in self.weights.items() if w]
@@ -135,7 +134,7 @@ class Index:
         # The text fields are indexed now; keep only ids and dates so 100,000 posts are not held twice.
         del self.docs
         self._newest_first = sorted(range(n), key=lambda i: self.dates[i], reverse=True)
-        del self._words, self._word_hash, self._word_ptr, self._word_terms
+        del self._vocab, self._word_ptr, self._word_terms
 
     def _field_keys(self, fname: str, code: int, lo: int, hi: int) -> np.ndarray:
         """Packed (term, document, field) keys for every term occurrence of one field in docs[lo:hi]."""
@@ -144,7 +143,7 @@ class Index:
         fast = [i for i, text in enumerate(texts) if text and text.isascii()]
         parts = []
         if fast:
-            text_idx, word_ids = tokenise_ascii([texts[i] for i in fast], self._word_hash, self._words)
+            text_idx, word_ids = tokenise_ascii([texts[i] for i in fast], self._vocab)
             ptr, flat = self._csr()
             reps = (ptr[1:] - ptr[:-1])[word_ids]
             occ = np.repeat(np.arange(len(word_ids)), reps)
@@ -181,7 +180,7 @@ class Index:
 
     def _csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Word id -> term ids as CSR arrays (a word gives zero terms, one, or a few for a synonym)."""
-        for w in self._words[len(self._word_ptr) - 1 :]:
+        for w in self._vocab.words[len(self._word_ptr) - 1 :]:
             for t in self.term_map(w):
                 self._word_terms.append(self.term_ids.setdefault(t, len(self.term_ids)))
             self._word_ptr.append(len(self._word_terms))
@@ -189,37 +188,44 @@ class Index:
                 np.asarray(self._word_terms or [0], dtype=np.int32))
 
     def _index_postings(self, rows) -> None:
-        """Group the (term, document) rows by term into CSR postings with BM25-saturated frequencies."""
+        """Scatter the (term, document) rows of every slice into CSR postings, BM25-saturated.
+
+        Each slice's rows are sorted by term and slices come in document order, so a row's place is
+        its term's start plus the rows of that term already placed: no global sort, and each slice
+        is let go once placed (peak memory is the final arrays plus the slices' rows).
+        """
         n, n_terms = self.n, len(self.term_ids)
-        columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[], [], [], []]
-        rows.clear()
-
-        def take(k: int, dtype) -> np.ndarray:  # concatenate one column and let go of its parts
-            out = np.concatenate(columns[k]) if columns[k] else np.zeros(0, dtype=dtype)
-            columns[k] = []
-            return out
-
-        term = take(0, np.int32)
-        df = np.bincount(term, minlength=n_terms)
+        df = np.zeros(n_terms, dtype=np.int64)
+        lengths = np.zeros(n, dtype=np.float64)
+        for term, doc, tf, _ in rows:
+            df += np.bincount(term, minlength=n_terms)
+            lengths += np.bincount(doc, weights=tf, minlength=n)
         self._ptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
         self.df = {name: int(df[i]) for i, name in enumerate(self.term_names) if df[i]}
-        order = np.argsort(term, kind="stable").astype(np.int32)
-        del term
-        doc = take(1, np.int32)[order]
-        tf = take(2, np.float32)[order]
-        self._title = take(3, np.uint8)[order]
-        del order
-        lengths = np.bincount(doc, weights=tf, minlength=n).astype(np.float32)
+        total = int(self._ptr[-1])
+        self._docs = np.empty(total, dtype=np.int32)
+        self._sat = np.empty(total, dtype=np.float32)
+        self._title = np.empty(total, dtype=np.uint8)
+        fill = self._ptr[:-1].copy()
         avg = float(lengths.mean()) if n else 1.0
-        norm = lengths[doc]
-        norm *= B / max(avg, 1e-6)
-        norm += 1 - B
-        norm *= K1
-        norm += tf
-        tf *= K1 + 1
-        tf /= norm
-        self._sat = tf
-        self._docs = doc
+        lengths = lengths.astype(np.float32)
+        while rows:
+            term, doc, tf, title = rows.pop(0)
+            if not len(term):
+                continue
+            bounds = np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))
+            counts = np.diff(np.append(bounds, len(term)))
+            groups = term[bounds]
+            dest = np.repeat(fill[groups] - bounds, counts) + np.arange(len(term))
+            fill[groups] += counts
+            norm = lengths[doc]
+            norm *= B / max(avg, 1e-6)
+            norm += 1 - B
+            norm *= K1
+            norm += tf
+            self._sat[dest] = tf * (K1 + 1) / norm
+            self._docs[dest] = doc
+            self._title[dest] = title
 
     def _index_years(self) -> None:
         """Which documents are about a year (title, tags, date) and which only mention it, from the index itself."""

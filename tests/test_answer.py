@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answer import AnswerEngine
-from bot.bulk_tokens import tokenise_ascii
+from bot.bulk_tokens import Vocabulary, tokenise_ascii
 from bot.matcher import Docs, Index
 from bot.store import PostStore
 from bot.text import normalise, words
@@ -156,9 +156,9 @@ def test_long_and_hostile_text_is_answered_quickly_and_safely(engine):
     "numbers 1955, 110 and 0800-024-111; e-Gate & eID",
 ])
 def test_bulk_tokeniser_reads_ascii_like_the_ordinary_path(text):
-    vocab: dict[int, int] = {}
-    found: list[str] = []
-    text_idx, ids = tokenise_ascii([text, text.upper()], vocab, found)
+    vocab = Vocabulary()
+    text_idx, ids = tokenise_ascii([text, text.upper()], vocab)
+    found = vocab.words
     expected = words(normalise(text, limit=100_000))
     assert [found[i] for i, t in zip(ids, text_idx, strict=True) if t == 0] == expected
     assert [found[i] for i, t in zip(ids, text_idx, strict=True) if t == 1] == expected
