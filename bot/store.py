@@ -161,33 +161,18 @@ class PostStore:
     # -- writing -------------------------------------------------------------
     def upsert_posts(self, raws: Iterable[object], *, source: str = "", progress: Callable[[int], None] | None = None) -> ImportReport:
         """Validate and add or replace posts by id, in one atomic write. Bad records are reported, not stored."""
-        report = ImportReport()
-        staged: dict[str, Post] = {}
         now = _now()
-        for i, raw in enumerate(raws):
-            if progress:
-                progress(1)
-            try:
-                post = post_from_record(raw, i)
-            except RecordError as exc:
-                report.rejected.append(str(exc))
-                continue
-            if post.id in staged:
-                report.rejected.append(f"record #{i} id={post.id!r}: field 'id' repeats an earlier record in this import")
-                continue
-            old = self._posts.get(post.id)
+
+        def stamp(post: Post, old: Post | None) -> Post | None:
             if old is not None and _same_content(old.to_record(), post.to_record()):
-                report.unchanged += 1
-                continue
-            stamped = post.to_record()
-            stamped["source"] = post.source or source or (old.source if old else "")
-            stamped["imported_at"] = (old.imported_at if old else "") or post.imported_at or now
-            stamped["updated_at"] = now if old else (post.updated_at or now)
-            staged[post.id] = post_from_record(stamped)
-            if old is None:
-                report.added += 1
-            else:
-                report.updated += 1
+                return None
+            record = post.to_record()
+            record["source"] = post.source or source or (old.source if old else "")
+            record["imported_at"] = (old.imported_at if old else "") or post.imported_at or now
+            record["updated_at"] = now if old else (post.updated_at or now)
+            return post_from_record(record)
+
+        report, staged = _stage(raws, post_from_record, self._posts, stamp, progress)
         if staged:
             self._write_table(POSTS, {**self._posts, **staged}.values())
             self._posts.update(staged)
@@ -196,26 +181,8 @@ class PostStore:
 
     def upsert_contacts(self, raws: Iterable[object]) -> ImportReport:
         """Validate and add or replace contacts by id, in one atomic write."""
-        report = ImportReport()
-        staged: dict[str, Contact] = {}
-        for i, raw in enumerate(raws):
-            try:
-                contact = contact_from_record(raw, i)
-            except RecordError as exc:
-                report.rejected.append(str(exc))
-                continue
-            if contact.id in staged:
-                report.rejected.append(f"record #{i} id={contact.id!r}: field 'id' repeats an earlier record in this import")
-                continue
-            old = self._contacts.get(contact.id)
-            if old == contact:
-                report.unchanged += 1
-                continue
-            staged[contact.id] = contact
-            if old is None:
-                report.added += 1
-            else:
-                report.updated += 1
+        report, staged = _stage(raws, contact_from_record, self._contacts,
+                                lambda contact, old: None if old == contact else contact)
         if staged:
             self._write_table(CONTACTS, {**self._contacts, **staged}.values())
             self._contacts.update(staged)
@@ -255,6 +222,37 @@ class PostStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _stage(raws: Iterable[object], parse: Callable, current: dict, change: Callable,
+           progress: Callable[[int], None] | None = None) -> tuple[ImportReport, dict]:
+    """Validate records and decide, per id, added / updated / unchanged / rejected (with the reason).
+
+    `change(new, old)` returns the record to store, or None when nothing changed."""
+    report = ImportReport()
+    staged: dict = {}
+    for i, raw in enumerate(raws):
+        if progress:
+            progress(1)
+        try:
+            record = parse(raw, i)
+        except RecordError as exc:
+            report.rejected.append(str(exc))
+            continue
+        if record.id in staged:
+            report.rejected.append(f"record #{i} id={record.id!r}: field 'id' repeats an earlier record in this import")
+            continue
+        old = current.get(record.id)
+        changed = change(record, old)
+        if changed is None:
+            report.unchanged += 1
+            continue
+        staged[record.id] = changed
+        if old is None:
+            report.added += 1
+        else:
+            report.updated += 1
+    return report, staged
 
 
 def _same_content(a: dict, b: dict) -> bool:
