@@ -255,9 +255,9 @@ class AnswerEngine:
             "terms": {t: round(w, 2) for t, w in plan.terms.items()},
             "unknown_words": plan.unknown,
             "years": plan.years,
-            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, **h.parts} for h in posts],
-            "contacts": [{"id": h.id, "score": h.score, **h.parts}
-                         for h in self.contact_index.score(cplan, k=3)],
+            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, **_rounded(h.parts)}
+                      for h in posts],
+            "contacts": [{"id": h.id, "score": h.score, **_rounded(h.parts)} for h in self.contact_index.score(cplan, k=3)],
             "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang},
         }
 
@@ -278,6 +278,10 @@ def detect_lang(text: str) -> str:
     }
     best = max(scores, key=scores.get)
     return best if scores[best] >= 2 else "en"
+
+
+def _rounded(parts: dict) -> dict:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in parts.items()}
 
 
 def _fields(a: Answer) -> dict:

@@ -319,7 +319,7 @@ class Index:
         # 0.45 coverage + 0.30 normalised BM25 + 0.25 title coverage.
         combined = qw * (W_COVER / mass + W_BM25 / (known * (K1 + 1)) * sat + W_TITLE / known * title)
         total = np.bincount(ids, weights=combined, minlength=n)
-        pool = min(n, max(k * 5, 60))
+        pool = min(n, max(k * 3, 30))
         if n > pool:
             top = np.argpartition(-total, pool - 1)[:pool]
             # The parts, for the pool only (explain, and the engine's decisions).
@@ -334,18 +334,15 @@ class Index:
         bm25 = np.bincount(where, weights=qw * sat, minlength=len(top))
         tcover = np.bincount(where, weights=qw * title, minlength=len(top))
         hits: list[Hit] = []
+        cover, bm25, tcover = (cover / mass).tolist(), (bm25 / (known * (K1 + 1))).tolist(), (tcover / known).tolist()
         for j, i in enumerate(top.tolist()):
             if cover[j] <= 0:
                 continue
-            year_adj = self._year_adjust(i, plan.years)
-            s = float(total[i]) + year_adj
-            hits.append(Hit(self.ids[i], round(max(0.0, min(1.0, s)) * 100, 2), {
-                "coverage": round(float(cover[j] / mass), 3),
-                "title": round(float(tcover[j] / known), 3),
-                "bm25": round(float(bm25[j] / (known * (K1 + 1))), 3),
-                "year": round(year_adj, 3),
-            }))
-        hits.sort(key=lambda h: (-h.score, _neg_date(self.dates[self.pos[h.id]])))
+            year_adj = self._year_adjust(i, plan.years) if plan.years else 0.0
+            score = float(total[i]) + year_adj
+            hits.append(Hit(self.ids[i], round(max(0.0, min(1.0, score)) * 100, 2),
+                            {"coverage": cover[j], "title": tcover[j], "bm25": bm25[j], "year": year_adj}))
+        hits.sort(key=lambda h: (h.score, self.dates[self.pos[h.id]]), reverse=True)  # ties: newest first
         margin = RECENCY_MARGIN if recency else TIE_MARGIN
         return _prefer_newest_among_ties(hits, self.dates, self.pos, margin)[:k]
 
@@ -387,10 +384,6 @@ def _prefer_newest_among_ties(hits: list[Hit], dates: list[str], pos: dict[str, 
     tied.sort(key=lambda h: dates[pos[h.id]], reverse=True)
     rest = [h for h in hits if top - h.score > margin]
     return tied + rest
-
-
-def _neg_date(day: str) -> str:
-    return "".join(chr(0x10FFFF - ord(c)) for c in day)
 
 
 @lru_cache(maxsize=1)

@@ -809,13 +809,13 @@ class SQLiteOperationalStore:
 
     # -- update offset -------------------------------------------------------------------
     def last_update_id(self) -> int | None:
-        row = self._q("SELECT value FROM meta WHERE key = 'last_update_id'").fetchone()
-        return int(row[0]) if row else None
+        row = self._q("SELECT value FROM meta WHERE key = 'last_update'").fetchone()
+        return int(row[0].split("|", 1)[0]) if row else None
 
     def last_update_at(self) -> datetime | None:
         """When the last handled update was recorded (Telegram restarts ids after a quiet week)."""
-        row = self._q("SELECT value FROM meta WHERE key = 'last_update_at'").fetchone()
-        return datetime.fromisoformat(row[0]) if row else None
+        row = self._q("SELECT value FROM meta WHERE key = 'last_update'").fetchone()
+        return datetime.fromisoformat(row[0].split("|", 1)[1]) if row else None
 
     def set_last_update_id(self, update_id: int) -> None:
         """Remember the last handled update and when. Not forced upward: Telegram may restart ids
@@ -832,12 +832,11 @@ class SQLiteOperationalStore:
             self._q(f"PRAGMA synchronous={self.synchronous}")
 
     def _write_last_update(self, update_id: int) -> None:
-        with self.transaction():
-            for key, value in (("last_update_id", str(int(update_id))), ("last_update_at", _iso(_now()))):
-                self._q(
-                    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key, value),
-                )
+        # One row, one statement: the id and when, written together.
+        self._q(
+            "INSERT INTO meta (key, value) VALUES ('last_update', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (f"{int(update_id)}|{_iso(_now())}",),
+        )
 
     # -- question log --------------------------------------------------------------------
     def log_question(

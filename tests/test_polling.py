@@ -48,7 +48,7 @@ async def test_after_a_quiet_week_lower_update_ids_are_still_answered(settings, 
     # Telegram picks the next update_id at random after a week without updates.
     services.ops.set_last_update_id(10_000_000)
     week_ago = (datetime.now(UTC) - timedelta(days=8)).isoformat()
-    services.ops._q("UPDATE meta SET value = ? WHERE key = 'last_update_at'", (week_ago,))
+    services.ops._q("UPDATE meta SET value = ? WHERE key = 'last_update'", (f"10000000|{week_ago}",))
     async with BotAPIEmulator(tokens=[TOKEN]) as emu:
         await emu.send_text(9104, "nauru police agreement")
         await _poll_once(settings, services, emu, wait_for_chat=9104)
