@@ -167,3 +167,31 @@ async def test_questions_are_logged_without_who_asked(bot_app, services):
     stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))  # the database and its WAL
     assert b"eswatini immigration MOU" in stored  # the question text is kept...
     assert b"555" not in stored  # ...but not who asked
+
+
+async def test_a_person_in_danger_gets_the_referral_card_in_their_language(bot_app):
+    await bot_app.process_update(bot_app.updates.text(
+        "chủ giữ hộ chiếu của em và 3 tháng không trả lương, còn dọa đuổi về nước", user_id=321, lang="vi"))
+    card = bot_app.request_log.sent()[-1]
+    assert "1955" in card["text"] and "(02) 2388-3095" in card["text"]
+    assert "tel:" not in card["text"]  # numbers written plainly: Telegram makes them tappable
+    assert card["link_preview_options"]["is_disabled"] is True
+    assert any(ch in card["text"] for ch in "ơưđ")  # Vietnamese, the writer's language
+    [clear] = _buttons(card)
+    assert clear["callback_data"] == "clear"
+
+
+async def test_clear_this_chat_deletes_the_messages_of_the_conversation(bot_app):
+    await bot_app.process_update(bot_app.updates.text("my boss took my passport and locks me in", user_id=322))
+    question_id = bot_app.updates.message_id
+    await bot_app.process_update(bot_app.updates.press("clear", user_id=322, message_id=1001))
+    deleted = [p for name, p in bot_app.request_log.calls if name == "deleteMessages"]
+    assert deleted and int(deleted[-1]["chat_id"]) == 322
+    ids = {int(i) for i in deleted[-1]["message_ids"]}
+    assert question_id in ids  # the person's own message too, in a private chat
+
+
+async def test_language_can_be_switched_to_chinese(bot_app):
+    await bot_app.process_update(bot_app.updates.press("l:zh", user_id=323))
+    await bot_app.process_update(bot_app.updates.text("/help", user_id=323))
+    assert "/news" in _last_text(bot_app) and any("\u4e00" <= ch <= "\u9fff" for ch in _last_text(bot_app))
