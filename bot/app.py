@@ -8,6 +8,7 @@ or by a webhook whose HTTP answer comes after handling (bot/webhook.py).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -126,6 +127,10 @@ def run_bot(settings: Settings, *, webhook: bool = False) -> int:
         log.error("cannot start: %s", exc)
         lock.release()
         return 2
+    # The store, indexes and lexicons are a million long-lived objects: move them out of the garbage
+    # collector's sight, so its passes stay short while messages are answered.
+    gc.collect()
+    gc.freeze()
     try:
         return asyncio.run(_serve(settings, services, webhook))
     finally:
