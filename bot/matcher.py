@@ -163,7 +163,7 @@ class Index:
         """Sum field-weighted frequencies per (term, document); note whether a title-like field has it."""
         if not len(keys):
             empty = np.zeros(0, dtype=np.int32)
-            return empty, empty, np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.uint8)
+            return empty, empty.astype(np.uint16), np.zeros(0, dtype=np.float16), np.zeros(0, dtype=np.uint8), 0
         weight_of = np.zeros(1 << FIELD_BITS, dtype=np.float32)
         title_of = np.zeros(1 << FIELD_BITS, dtype=np.uint8)
         for code, (fname, w) in enumerate(fields):
@@ -176,7 +176,11 @@ class Index:
         tf = np.add.reduceat(weight_of[codes], first)
         title = np.maximum.reduceat(title_of[codes], first)
         pair = pairs[first]
-        return (pair // self.n).astype(np.int32), (pair % self.n).astype(np.int32), tf, title
+        # Kept until every slice is done, so stored small: tf sums are small multiples of 0.5 (exact in
+        # float16) and a document within its slice fits 16 bits.
+        lo = int((pair[0] % self.n) // BUILD_SLICE * BUILD_SLICE)
+        return ((pair // self.n).astype(np.int32), (pair % self.n - lo).astype(np.uint16), tf.astype(np.float16),
+                title, lo)
 
     def _csr(self) -> tuple[np.ndarray, np.ndarray]:
         """Word id -> term ids as CSR arrays (a word gives zero terms, one, or a few for a synonym)."""
@@ -197,9 +201,9 @@ class Index:
         n, n_terms = self.n, len(self.term_ids)
         df = np.zeros(n_terms, dtype=np.int64)
         lengths = np.zeros(n, dtype=np.float64)
-        for term, doc, tf, _ in rows:
+        for term, doc, tf, _, lo in rows:
             df += np.bincount(term, minlength=n_terms)
-            lengths += np.bincount(doc, weights=tf, minlength=n)
+            lengths += np.bincount(doc.astype(np.int32) + lo, weights=tf, minlength=n)
         self._ptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
         self.df = {name: int(df[i]) for i, name in enumerate(self.term_names) if df[i]}
         total = int(self._ptr[-1])
@@ -210,9 +214,11 @@ class Index:
         avg = float(lengths.mean()) if n else 1.0
         lengths = lengths.astype(np.float32)
         while rows:
-            term, doc, tf, title = rows.pop(0)
+            term, doc, tf, title, lo = rows.pop(0)
             if not len(term):
                 continue
+            doc = doc.astype(np.int32) + lo
+            tf = tf.astype(np.float32)
             bounds = np.flatnonzero(np.concatenate(([True], term[1:] != term[:-1])))
             counts = np.diff(np.append(bounds, len(term)))
             groups = term[bounds]
