@@ -40,6 +40,7 @@ def _engine_from_files(posts_file: str | None, contacts_file: str | None, settin
 
 
 def _iter_json(path: str):
+    """The records of a JSON list file, one at a time (a 100,000-post file never sits in memory as dicts twice)."""
     from bot.jsonstream import read_json_list
 
     try:
@@ -51,15 +52,8 @@ def _iter_json(path: str):
 
 
 def _read_json(path: str) -> list:
-    """The records of a JSON list file, parsed one at a time (a 100,000-post file stays small in memory)."""
-    from bot.jsonstream import read_json_list
-
-    try:
-        return list(read_json_list(path))
-    except OSError as exc:
-        raise SystemExit(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise SystemExit(f"{path} must hold a JSON list of records: {exc}") from None
+    """The records of a JSON list file, parsed one at a time."""
+    return list(_iter_json(path))
 
 
 def _open_store(settings: Settings) -> PostStore:
