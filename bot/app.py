@@ -34,7 +34,7 @@ from bot.logs import setup_logging
 from bot.opstore import OpStoreError
 from bot.services import Services
 from bot.store import StoreError
-from handlers import callbacks, citizen, errors, flood, staff, subscriptions
+from handlers import broadcast_jobs, callbacks, citizen, errors, flood, staff, subscriptions
 
 log = logging.getLogger("bot")
 
@@ -150,7 +150,7 @@ async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
     async with app:
         await app.start()
         await _post_init(app)  # run_polling would call it; our own loop does
-        await staff.resume_broadcasts(app)
+        await broadcast_jobs.resume_broadcasts(app)
         try:
             if webhook:
                 await serve_webhook(app, settings, services, stop)

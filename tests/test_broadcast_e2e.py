@@ -19,7 +19,7 @@ from bot.app import build_application
 from bot.cli import cmd_announce
 from bot.config import Settings
 from bot.services import Services
-from handlers import staff
+from handlers import broadcast_jobs
 from tests.conftest import STAFF_ID, TOKEN
 from tests.emulator import BotAPIEmulator
 
@@ -82,7 +82,7 @@ async def test_thousand_subscribers_with_blocks_missing_chats_flood_wait_and_tim
 
             injector = asyncio.create_task(faults())
             started = time.monotonic()
-            report = await asyncio.wait_for(staff.launch(app, bid, "en"), timeout=60)
+            report = await asyncio.wait_for(broadcast_jobs.launch(app, bid, "en"), timeout=60)
             elapsed = time.monotonic() - started
             await asyncio.wait_for(injector, 5)
         finally:
@@ -149,7 +149,7 @@ async def test_an_answer_lost_after_telegram_delivered_is_the_only_way_to_get_tw
             progress = await app.bot.send_message(STAFF_ID, "Broadcast starting…")
             services.ops.set_progress_message(bid, STAFF_ID, progress.message_id)
             emu.delay_next("sendMessage", 1.0, times=2, deliver=True)
-            report = await asyncio.wait_for(staff.launch(app, bid, "en"), timeout=30)
+            report = await asyncio.wait_for(broadcast_jobs.launch(app, bid, "en"), timeout=30)
         finally:
             await app.shutdown()
         assert report.state == "done" and report.sent == len(recipients)

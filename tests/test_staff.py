@@ -20,7 +20,7 @@ from bot.flood import FloodGate
 from bot.i18n import t
 from bot.opstore import TAIPEI
 from bot.services import Services
-from handlers import staff
+from handlers import broadcast_jobs
 from tests.conftest import STAFF_ID, TOKEN, RecordingRequest
 
 CITIZEN = 1001
@@ -73,7 +73,7 @@ def answers(app) -> list[dict]:
 
 
 async def wait_broadcasts(app, timeout: float = 20) -> None:
-    tasks = staff.running_tasks(app)
+    tasks = broadcast_jobs.running_tasks(app)
     if tasks:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout)
 
@@ -318,7 +318,7 @@ async def test_schedule_tomorrow_0900_is_stored_in_taipei_time_and_survives_a_re
     await app2.initialize()
     try:
         assert [b.id for b in again.ops.scheduled_broadcasts()] == [info.id]
-        await staff.resume_broadcasts(app2)
+        await broadcast_jobs.resume_broadcasts(app2)
         [job] = app2.job_queue.get_jobs_by_name(f"broadcast-{info.id}")
         assert job.data == info.id
     finally:
@@ -337,7 +337,7 @@ async def test_resume_runs_unfinished_broadcasts_editing_the_stored_progress_mes
                           services.now() + timedelta(seconds=1))
     subscribe(services, [899], ["workshops"])
     await asyncio.sleep(1.1)  # the scheduled one is now due
-    await staff.resume_broadcasts(bot_app)
+    await broadcast_jobs.resume_broadcasts(bot_app)
     await wait_broadcasts(bot_app)
     assert services.ops.broadcast(bid).state == "done" and services.ops.broadcast(bid).sent == 10
     assert [int(m["chat_id"]) for m in sent(bot_app) if m["text"].startswith("<b>📢")
@@ -351,8 +351,8 @@ async def test_stopping_the_bot_pauses_a_broadcast_and_the_next_start_finishes_i
     subscribe(services, range(1, 101), ["news"])
     bid = announce.create(services.ops, STAFF_ID, "news", announce.from_text("Pause me"))
     await bot_app.start()
-    await staff.resume_broadcasts(bot_app)  # the start-up hook: from now on a stop pauses broadcasts
-    staff.launch(bot_app, bid, "en")
+    await broadcast_jobs.resume_broadcasts(bot_app)  # the start-up hook: from now on a stop pauses broadcasts
+    broadcast_jobs.launch(bot_app, bid, "en")
     await asyncio.sleep(0.5)  # about a dozen sent at 25/s
     started = time.monotonic()
     await bot_app.stop()  # app.stop() waits for create_task tasks: the broadcast must end promptly
@@ -368,7 +368,7 @@ async def test_stopping_the_bot_pauses_a_broadcast_and_the_next_start_finishes_i
     await app2.initialize()
     await app2.start()
     try:
-        await staff.resume_broadcasts(app2)
+        await broadcast_jobs.resume_broadcasts(app2)
         await wait_broadcasts(app2)
     finally:
         await app2.stop()
@@ -410,7 +410,7 @@ async def test_broadcasts_cancel_broadcast_and_stats_for_staff(bot_app, services
 async def test_cancel_button_on_the_progress_message_stops_a_running_broadcast(bot_app, services):
     subscribe(services, range(1, 201), ["news"])
     bid = announce.create(services.ops, STAFF_ID, "news", announce.from_text("Long one"))
-    task = staff.launch(bot_app, bid)
+    task = broadcast_jobs.launch(bot_app, bid)
     await asyncio.sleep(0.5)
     await press(bot_app, f"st:bcancel:{bid}")
     assert answers(bot_app)[-1]["text"].startswith(f"Broadcast #{bid} cancelled")
