@@ -32,6 +32,7 @@ from bot.text import han_bigrams, has_han, normalise, words
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 K1, B = 1.2, 0.6
 W_COVER, W_BM25, W_TITLE = 0.45, 0.30, 0.25  # share of the score: coverage, BM25, title coverage
+W_PRIOR = 0.02  # at most +-2 points for a document twice as long (or half as long) as the average
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,8 @@ class Index:
         fill = self._ptr[:-1].copy()
         avg = float(lengths.mean()) if n else 1.0
         lengths = lengths.astype(np.float32)
+        # A small prior for substance: among posts that match about equally, the fuller one answers better.
+        self._prior = (W_PRIOR * np.clip(np.log2(np.maximum(lengths, 1.0) / max(avg, 1e-6)), -1, 1)).astype(np.float32)
         while rows:
             term, doc, tf, title, lo = rows.pop(0)
             if not len(term):
@@ -325,6 +328,7 @@ class Index:
         # 0.45 coverage + 0.30 normalised BM25 + 0.25 title coverage.
         combined = qw * (W_COVER / mass + W_BM25 / (known * (K1 + 1)) * sat + W_TITLE / known * title)
         total = np.bincount(ids, weights=combined, minlength=n)
+        total += self._prior
         pool = min(n, max(k * 3, 30))
         if n > pool:
             top = np.argpartition(-total, pool - 1)[:pool]
