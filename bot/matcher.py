@@ -146,12 +146,20 @@ class Index:
         if fast:
             text_idx, word_ids = tokenise_ascii([texts[i] for i in fast], self._vocab)
             ptr, flat = self._csr()
-            reps = (ptr[1:] - ptr[:-1])[word_ids]
-            occ = np.repeat(np.arange(len(word_ids)), reps)
-            within = np.arange(len(occ)) - np.repeat(np.cumsum(reps) - reps, reps)
-            term_idx = flat[ptr[word_ids][occ] + within].astype(np.int64)
-            doc_idx = np.asarray(fast, dtype=np.int64)[text_idx[occ]] + lo
-            parts.append((term_idx * n + doc_idx) << FIELD_BITS | code)
+            per_word = ptr[1:] - ptr[:-1]
+            docs_of = np.asarray(fast, dtype=np.int64)
+            # Most words give exactly one term: map those directly.
+            one = np.flatnonzero(per_word[word_ids] == 1)
+            term_idx = flat[ptr[word_ids[one]]].astype(np.int64)
+            parts.append((term_idx * n + docs_of[text_idx[one]] + lo) << FIELD_BITS | code)
+            # Synonyms that expand to several terms ("MOU" -> memorandum, understanding): the general way.
+            many = np.flatnonzero(per_word[word_ids] > 1)
+            if len(many):
+                reps = per_word[word_ids[many]]
+                occ = np.repeat(many, reps)
+                within = np.arange(len(occ)) - np.repeat(np.cumsum(reps) - reps, reps)
+                term_idx = flat[ptr[word_ids[occ]] + within].astype(np.int64)
+                parts.append((term_idx * n + docs_of[text_idx[occ]] + lo) << FIELD_BITS | code)
         for i, text in enumerate(texts):
             if text and not text.isascii():
                 toks = self.doc_tokens(text)
