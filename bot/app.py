@@ -77,6 +77,13 @@ def menu_commands(lang: str = "en") -> list[BotCommand]:
     return [BotCommand(name, descriptions.get(name, name)[:256]) for name in CITIZEN_COMMANDS]
 
 
+RETENTION_EVERY_S = 6 * 3600  # the question log's retention is applied at start-up and four times a day
+
+
+async def _retention(context) -> None:
+    context.application.bot_data["services"].apply_retention()
+
+
 async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(menu_commands("en"))
     await app.bot.set_my_commands(menu_commands("zh"), language_code="zh")
@@ -150,6 +157,9 @@ async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
     async with app:
         await app.start()
         await _post_init(app)  # run_polling would call it; our own loop does
+        services.apply_retention()
+        app.job_queue.run_repeating(_retention, interval=RETENTION_EVERY_S, first=RETENTION_EVERY_S,
+                                    name="question-log-retention")
         await broadcast_jobs.resume_broadcasts(app)
         try:
             if webhook:

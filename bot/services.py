@@ -80,6 +80,15 @@ class Services:
         except Exception:  # the log must never cost a citizen their answer
             log.exception("could not log %d questions", len(batch))
 
+    def apply_retention(self) -> int:
+        """Delete logged questions older than BOT_QUESTION_LOG_DAYS; returns how many went."""
+        self.flush_questions()
+        removed = self.ops.purge_questions(self.settings.question_log_days, self.now())
+        if removed:
+            log.info("question log: %d question(s) past the %d-day retention deleted", removed,
+                     self.settings.question_log_days)
+        return removed
+
     def remember_message(self, chat_id: int, message_id: int) -> None:
         self._chat_messages.setdefault(chat_id, deque(maxlen=CHAT_MEMORY)).append(message_id)
 

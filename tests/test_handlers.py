@@ -195,3 +195,14 @@ async def test_language_can_be_switched_to_chinese(bot_app):
     await bot_app.process_update(bot_app.updates.press("l:zh", user_id=323))
     await bot_app.process_update(bot_app.updates.text("/help", user_id=323))
     assert "/news" in _last_text(bot_app) and any("\u4e00" <= ch <= "\u9fff" for ch in _last_text(bot_app))
+
+
+def test_the_question_log_keeps_only_the_retention_period(services):
+    from datetime import timedelta
+
+    services.ops.log_question("old question", "post", "p001", 90.0, None, at=services.now() - timedelta(days=40))
+    services.ops.log_question("new question", "none", None, None, None, at=services.now() - timedelta(days=1))
+    assert services.settings.question_log_days == 30
+    assert services.apply_retention() == 1
+    kept = [q.text for q in services.ops.declined_questions(10)]
+    assert kept == ["new question"]
