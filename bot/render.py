@@ -20,6 +20,7 @@ from bot.text import truncate_words
 TELEGRAM_LIMIT = 4096
 EXTRACT_CHARS = 420
 PAGE_SIZE = 5
+MORE_MIN_SCORE = 25.0  # below this a further result shares a word or two with the question, no more
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +177,9 @@ def render_answer(answer: Answer, posts: Mapping[str, Post], contacts: Mapping[s
         return referral_reply(answer, contacts, now)
     if answer.kind == "post":
         best = posts[answer.hits[0].id]
-        return post_reply(best, lang, more=answer.ids[1:6], bot_username=bot_username)
+        # "More results" offers only posts that still answer the question, not whatever came next.
+        more = [h.id for h in answer.hits[1:6] if h.score >= MORE_MIN_SCORE]
+        return post_reply(best, lang, more=more, bot_username=bot_username)
     if answer.kind == "list":
         return list_reply([posts[i] for i in answer.ids if i in posts], t(lang, "list_heading"), lang,
                           next_data=callbacks.encode("news", "-", "1") if len(posts) > PAGE_SIZE else "")
