@@ -173,6 +173,10 @@ class OperationalStore(Protocol):
     def cancel_broadcast(self, broadcast_id: int) -> bool: ...
     def delivery_report(self, broadcast_id: int) -> dict[str, int]: ...
 
+    # interface language chosen with /language
+    def user_language(self, user_id: int) -> str | None: ...
+    def set_user_language(self, user_id: int, lang: str) -> None: ...
+
     # polling offset
     def last_update_id(self) -> int | None: ...
     def last_update_at(self) -> datetime | None: ...
@@ -329,6 +333,13 @@ _MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX questions_asked ON questions(asked_at);
     CREATE INDEX questions_kind ON questions(kind, asked_at);
+    """,
+    # 2: the interface language a person chose with /language, so it outlives a restart.
+    """
+    CREATE TABLE user_languages (
+        user_id INTEGER PRIMARY KEY,
+        lang    TEXT NOT NULL
+    ) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -808,6 +819,16 @@ class SQLiteOperationalStore:
         }
 
     # -- update offset -------------------------------------------------------------------
+    def user_language(self, user_id: int) -> str | None:
+        row = self._q("SELECT lang FROM user_languages WHERE user_id = ?", (user_id,)).fetchone()
+        return row[0] if row else None
+
+    def set_user_language(self, user_id: int, lang: str) -> None:
+        self._q(
+            "INSERT INTO user_languages (user_id, lang) VALUES (?, ?) ON CONFLICT (user_id) DO UPDATE SET lang = excluded.lang",
+            (user_id, str(lang)[:16]),
+        )
+
     def last_update_id(self) -> int | None:
         row = self._q("SELECT value FROM meta WHERE key = 'last_update'").fetchone()
         return int(row[0].split("|", 1)[0]) if row else None

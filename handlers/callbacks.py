@@ -27,6 +27,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if action.kind == "lang":
         context.user_data["lang"] = action.args[0]
+        services(context).ops.set_user_language(update.effective_user.id, action.args[0])
         await query.answer()
         await send(update, context, Reply(t(action.args[0], "language_set"), menu=True), action.args[0])
         return

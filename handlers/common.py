@@ -25,12 +25,15 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
 
 
 def user_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
-    """The interface language: the user's /language choice, else their Telegram language."""
-    chosen = context.user_data.get("lang") if context.user_data is not None else None
-    if chosen:
-        return chosen
+    """The interface language: the user's /language choice (kept in the operational store), else their
+    Telegram language."""
     user = update.effective_user
-    return interface_lang(user.language_code if user else None)
+    if user is None:
+        return "en"
+    if context.user_data is not None and "lang" not in context.user_data:
+        context.user_data["lang"] = services(context).ops.user_language(user.id)  # once per user and process
+    chosen = context.user_data.get("lang") if context.user_data is not None else None
+    return chosen or interface_lang(user.language_code)
 
 
 def markup(reply: Reply, lang: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:

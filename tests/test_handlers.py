@@ -206,3 +206,11 @@ def test_the_question_log_keeps_only_the_retention_period(services):
     assert services.apply_retention() == 1
     kept = [q.text for q in services.ops.declined_questions(10)]
     assert kept == ["new question"]
+
+
+async def test_the_language_choice_outlives_a_restart(bot_app, services):
+    await bot_app.process_update(bot_app.updates.press("l:zh", user_id=324))
+    assert services.ops.user_language(324) == "zh"
+    bot_app.user_data[324].clear()  # what a restart forgets
+    await bot_app.process_update(bot_app.updates.text("/start", user_id=324, lang="en"))
+    assert "內政部" in _last_text(bot_app)
