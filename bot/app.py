@@ -12,7 +12,8 @@ import gc
 import logging
 import signal
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -88,6 +89,12 @@ async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(menu_commands("en"))
     await app.bot.set_my_commands(menu_commands("zh"), language_code="zh")
     services: Services = app.bot_data["services"]
+    staff_menu = menu_commands("en") + [BotCommand(name, text[:256]) for name, text in tmap("en", "staff_commands").items()]
+    for staff_id in services.settings.staff_ids:  # staff see their commands in their own menu
+        try:
+            await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(staff_id))
+        except TelegramError as exc:  # a staff member who never opened the bot has no chat yet
+            log.info("staff command menu not set for one staff id: %s", type(exc).__name__)
     services.assistant.bot_username = app.bot.username or ""
     log.info("bot @%s ready: %d posts, %d contacts", app.bot.username, len(services.engine.posts),
              len(services.engine.contacts))

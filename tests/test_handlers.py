@@ -124,6 +124,9 @@ async def test_every_command_is_in_help_and_in_the_menu(bot_app):
     await _post_init(bot_app)
     menus = [p["commands"] for name, p in bot_app.request_log.calls if name == "setMyCommands"]
     assert menus, "set_my_commands was not called at start-up"
+    staff_menus = [p for name, p in bot_app.request_log.calls if name == "setMyCommands" and "scope" in p]
+    assert staff_menus and {"post", "announce", "broadcasts", "cancel_broadcast", "stats"} <= {
+        c["command"] for c in staff_menus[0]["commands"]}
     registered = set()
     from telegram.ext import CommandHandler
 
