@@ -307,14 +307,17 @@ class Index:
         tokens, plan.synonyms = lex.canonical(fixed)
         grams = han_bigrams(text) if has_han(text) else []
         seen: dict[str, float] = {}
-        for tok in [t for t in tokens if t not in lex.stopwords] + grams:
-            if tok in seen:
+        missing: set[str] = set()
+        # Han runs count through their character pairs only (the run itself would count them twice).
+        for tok in [t for t in tokens if t not in lex.stopwords and not has_han(t)] + grams:
+            if tok in seen or tok in missing:
                 continue
             if tok in self.df:
                 if self.df[tok] > COMMON_SHARE * self.n and self.n >= 1000:
                     continue  # in most documents: it tells nothing and would cost a 100k-long posting
                 seen[tok] = self.idf(tok)
             elif _informative(tok):
+                missing.add(tok)
                 plan.unknown.append(tok)
         # Keep the most informative terms: a long message should not cost more than a question.
         plan.terms = dict(sorted(seen.items(), key=lambda kv: -kv[1])[:MAX_TERMS])
