@@ -61,9 +61,15 @@ class QueryPlan:
 
     unknown_weight: float = 0.0
 
+    foreign: bool = False  # the question used words of another language the glossary knows
+
     @property
     def mass(self) -> float:
-        return sum(self.terms.values()) + self.unknown_weight * len(self.unknown)
+        # In a question partly in another language, a word neither the store nor English knows is more
+        # likely a word the glossary lacks ("nanti", "kembali") than a subject the store lacks.
+        weights = [self.unknown_weight * (0.5 if self.foreign and w not in english_words() else 1.0)
+                   for w in self.unknown]
+        return sum(self.terms.values()) + sum(weights)
 
 
 FIELD_BITS = 4
@@ -291,6 +297,7 @@ class Index:
         plan = QueryPlan(original=question, normalised=normalise(question), unknown_weight=self.unknown_weight)
         text, used, lang = lex.translate(plan.normalised)
         plan.translated, plan.lang = used, lang
+        plan.foreign = bool(used)
         raw_tokens = lex.base_tokens(text)
         plan.years = [int(y) for y in _YEAR_RE.findall(" ".join(raw_tokens)) if y not in self.phone_terms]
         fixed: list[str] = []
