@@ -32,7 +32,7 @@ from bot.text import han_bigrams, has_han, normalise, words
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 K1, B = 1.2, 0.6
 W_COVER, W_BM25, W_TITLE = 0.45, 0.30, 0.25  # share of the score: coverage, BM25, title coverage
-W_PRIOR = 0.02  # at most +-2 points for a document twice as long (or half as long) as the average
+W_PRIOR = 0.04  # at most +-4 points for a document twice as long (or half as long) as the average
 
 
 @dataclass(frozen=True)
@@ -369,8 +369,10 @@ class Index:
             year_adj = self._year_adjust(i, plan.years) if plan.years else 0.0
             score = float(total[i]) + year_adj
             hits.append(Hit(self.ids[i], round(max(0.0, min(1.0, score)) * 100, 2),
-                            {"coverage": cover[j], "title": tcover[j], "bm25": bm25[j], "year": year_adj}))
-        hits.sort(key=lambda h: (h.score, self.dates[self.pos[h.id]]), reverse=True)  # ties: newest first
+                            {"coverage": cover[j], "title": tcover[j], "bm25": bm25[j], "year": year_adj,
+                             "raw": score}))
+        # By the uncapped score (two posts shown as 100 still differ), ties newest first.
+        hits.sort(key=lambda h: (h.parts["raw"], self.dates[self.pos[h.id]]), reverse=True)
         margin = RECENCY_MARGIN if recency else TIE_MARGIN
         return _prefer_newest_among_ties(hits, self.dates, self.pos, margin)[:k]
 
@@ -398,7 +400,7 @@ class Index:
         return out
 
 
-TIE_MARGIN = 1.5  # points: within this, two posts answer equally well and the newer one wins
+TIE_MARGIN = 0.3  # points: within this, two posts answer equally well and the newer one wins
 RECENCY_MARGIN = 8.0  # when the question asks for the current state ("now", "still", 現在)
 
 
