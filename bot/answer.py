@@ -17,7 +17,7 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.config import DATA_DIR
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
+from bot.matcher import YEAR_OTHER, Docs, Index
 from bot.models import Contact, Post
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
@@ -204,7 +204,7 @@ class AnswerEngine:
         if posts and plan.years and posts[0].parts.get("year", 0) <= YEAR_OTHER:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
-        if posts and self._confident(posts, plan):
+        if posts and self._confident(posts):
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
@@ -217,7 +217,7 @@ class AnswerEngine:
         typed = {h.id for h in phone_hits}
         return phone_hits + [h for h in found if h.id not in typed]
 
-    def _confident(self, posts: list[Hit], plan: QueryPlan) -> bool:
+    def _confident(self, posts: list[Hit]) -> bool:
         """Answer with the best post only when it covers the question and is a strong or a clear winner."""
         best = posts[0]
         if best.parts.get("coverage", 0) < self.tun.min_post_coverage:

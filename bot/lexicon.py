@@ -254,7 +254,3 @@ def build_lexicon(stop_data: dict, syn_data: dict, glossary: dict) -> Lexicon:
         foreign_script=script,
         foreign_words=frozenset(foreign_words),
     )
-
-
-def data_path(name: str) -> Path:
-    return DATA_DIR / name
