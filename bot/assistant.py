@@ -12,8 +12,9 @@ from datetime import datetime
 from bot import callbacks, render
 from bot.answer import TAIPEI, AnswerEngine
 from bot.answer_types import Answer
-from bot.i18n import t, tmap
-from bot.render import PAGE_SIZE, Reply
+from bot.i18n import INTERFACE_LANGS, LANG_NAMES, t, tmap
+from bot.render import PAGE_SIZE, Button, Reply
+from bot.safety import find_hotlines
 from bot.text import truncate_words
 
 # Order of the command menu and /help. Staff commands are listed separately, to staff only.
@@ -76,8 +77,6 @@ class Assistant:
         return Reply(t(lang, "ministry_contact"))
 
     def hotline(self, lang: str, query: str = "") -> Reply:
-        from bot.safety import find_hotlines
-
         found = find_hotlines(query, list(self.engine.contacts.values()), self.clock())
         if not found:
             return Reply(t(lang, "hotline_none"))
@@ -105,9 +104,6 @@ class Assistant:
         return action() if action else None
 
     def language_menu(self, lang: str) -> Reply:
-        from bot.i18n import INTERFACE_LANGS, LANG_NAMES
-        from bot.render import Button
-
         row = tuple(Button(LANG_NAMES[code], data=callbacks.encode("lang", code)) for code in INTERFACE_LANGS)
         return Reply(t(lang, "language_choose"), (row,))
 

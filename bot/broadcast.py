@@ -72,6 +72,12 @@ class Report:
     stopped_reason: str = ""
 
 
+def _counts(info: BroadcastInfo) -> dict:
+    """The delivery counts a progress message and a report both show."""
+    return {"broadcast_id": info.id, "state": info.state, "total": info.total, "sent": info.sent,
+            "failed": info.failed, "pending": info.pending, "failed_by_reason": dict(info.failed_by_reason)}
+
+
 class TokenBucket:
     """Global pacing: `rate` tokens a second, at most `capacity` saved up."""
 
@@ -298,13 +304,7 @@ class Broadcaster:
         stopped_reason: str = "",
     ) -> Report:
         return Report(
-            broadcast_id=info.id,
-            state=info.state,
-            total=info.total,
-            sent=info.sent,
-            failed=info.failed,
-            pending=info.pending,
-            failed_by_reason=dict(info.failed_by_reason),
+            **_counts(info),
             processed=processed,
             elapsed_s=elapsed,
             ran=ran,
@@ -349,13 +349,7 @@ class _ProgressGate:
         rate = processed / elapsed if elapsed > 0 else 0.0
         eta = info.pending / rate if rate > 0 else None
         progress = ProgressInfo(
-            broadcast_id=info.id,
-            state=info.state,
-            total=info.total,
-            sent=info.sent,
-            failed=info.failed,
-            pending=info.pending,
-            failed_by_reason=dict(info.failed_by_reason),
+            **_counts(info),
             elapsed_s=elapsed,
             rate_per_s=rate,
             eta_s=eta,

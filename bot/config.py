@@ -71,6 +71,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
+def _rate(env: Mapping[str, str], name: str, default: float, lo: float, hi: float = 1000.0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be messages per second, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read settings; the process environment wins over .env. Raises ConfigError."""
     if env is None:
@@ -110,21 +123,8 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
     if secret and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
         raise ConfigError("BOT_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
 
-    rate_raw = env.get("BOT_BROADCAST_RATE", "").strip()
-    try:
-        rate = float(rate_raw) if rate_raw else 25.0
-    except ValueError:
-        raise ConfigError(f"BOT_BROADCAST_RATE must be messages per second, got {rate_raw!r}") from None
-    if not 0.1 <= rate <= 1000:
-        raise ConfigError(f"BOT_BROADCAST_RATE must be between 0.1 and 1000, got {rate}")
-
-    reply_raw = env.get("BOT_REPLY_MAX_RATE", "").strip()
-    try:
-        reply_rate = float(reply_raw) if reply_raw else 0.0
-    except ValueError:
-        raise ConfigError(f"BOT_REPLY_MAX_RATE must be messages per second (0 for no cap), got {reply_raw!r}") from None
-    if not 0 <= reply_rate <= 1000:
-        raise ConfigError(f"BOT_REPLY_MAX_RATE must be between 0 and 1000, got {reply_rate}")
+    rate = _rate(env, "BOT_BROADCAST_RATE", 25.0, 0.1)
+    reply_rate = _rate(env, "BOT_REPLY_MAX_RATE", 0.0, 0.0)  # 0: no overall cap on replies
 
     return Settings(
         token=token,

@@ -15,6 +15,8 @@ from bot import callbacks
 from bot.answer_types import Answer
 from bot.i18n import t, tmap
 from bot.models import Contact, Post
+from bot.referral import clear_button_label, format_referral_card
+from bot.safety import SafetyHit
 from bot.text import truncate_words
 
 TELEGRAM_LIMIT = 4096
@@ -155,19 +157,10 @@ def decline_reply(answer: Answer, posts: Mapping[str, Post], lang: str) -> Reply
 
 
 def referral_reply(answer: Answer, contacts: Mapping[str, Contact], now: datetime) -> Reply:
-    from bot.referral import format_referral_card
-    from bot.safety import SafetyHit
-
     hit = SafetyHit(situations=answer.situations, lang=answer.lang, matched=())
     text = format_referral_card(hit, answer.ids, contacts, now, lang=answer.lang)
-    label = clear_label(answer.lang)
+    label = clear_button_label(answer.lang)
     return Reply(fit(text), ((Button(label, data="clear"),),), no_preview=True, sensitive=True)
-
-
-def clear_label(lang: str) -> str:
-    from bot.referral import clear_button_label
-
-    return clear_button_label(lang)
 
 
 def render_answer(answer: Answer, posts: Mapping[str, Post], contacts: Mapping[str, Contact], *,
