@@ -15,13 +15,17 @@ from zoneinfo import ZoneInfo
 
 from bot import safety
 from bot.answer_types import Answer, Hit
+from bot.answerability import AnswerabilityModel, features
 from bot.config import DATA_DIR
+from bot.language import detect_lang
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.matcher import YEAR_OTHER, Docs, Index
+from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
 from bot.models import Contact, Post
+from bot.passages import PassageIndex
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
+PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at start-up, not on first use
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,22 @@ class PhraseSet:
 
 
 def post_docs(posts: list[Post]) -> Docs:
+    """The post fields the index reads; translated titles, summaries and bodies are fields of their own,
+    so a question in Chinese or Thai meets the post's text in its language as well as the English."""
     return Docs(
         ids=[p.id for p in posts],
         dates=[p.date for p in posts],
         fields={"title": [p.title for p in posts], "questions": [" ".join(p.questions) for p in posts],
                 "tags": [" ; ".join(p.tags) for p in posts], "category": [p.category for p in posts],
-                "body": [p.body for p in posts]},
+                "body": [p.body for p in posts],
+                "title_i18n": [_joined(p.i18n, "title") for p in posts],
+                "summary_i18n": [_joined(p.i18n, "summary") for p in posts],
+                "body_i18n": [_joined(p.i18n, "body") for p in posts]},
     )
+
+
+def _joined(i18n: dict[str, dict[str, str]], key: str) -> str:
+    return " ; ".join(fields[key] for fields in i18n.values() if fields.get(key))
 
 
 def contact_docs(contacts: list[Contact]) -> Docs:
@@ -101,7 +114,9 @@ def contact_docs(contacts: list[Contact]) -> Docs:
         fields={"name": [c.name for c in contacts], "phone": [c.phone for c in contacts],
                 "topics": [" ; ".join(c.topics) for c in contacts],
                 "alt_phones": [" ; ".join(c.alt_phones) for c in contacts],
-                "agency": [c.agency for c in contacts], "languages": [" ".join(c.languages) for c in contacts]},
+                "agency": [c.agency for c in contacts], "languages": [" ".join(c.languages) for c in contacts],
+                "name_i18n": [_joined(c.i18n, "name") for c in contacts],
+                "purpose_i18n": [_joined(c.i18n, "purpose") for c in contacts]},
     )
 
 
@@ -115,6 +130,7 @@ class AnswerEngine:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
         intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
+        self.answerability = AnswerabilityModel.load()
         safety.check("warm up")  # load the lexicons now, not on the first person's message
         english_words()
         self.load(posts, contacts)
@@ -133,6 +149,9 @@ class AnswerEngine:
                                 for c in contacts]
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(post_docs(posts), self.tun.post_fields, self.lexicon, phone_terms=phones)
+        self.passages = PassageIndex(self.post_index.doc_tokens)
+        if len(posts) <= PASSAGE_WARM_POSTS:
+            self.passages.warm(posts)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
         self.contact_index = Index(contact_docs(contacts), self.tun.contact_fields, self.lexicon,
                                    phone_terms=phones, unknown_weight=0.0)
@@ -199,15 +218,30 @@ class AnswerEngine:
             best = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
             if contacts and (phone_hits or best >= self.tun.min_contact_score):
                 return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
-        plan = self.post_index.plan(query, today=today)
-        posts = self.post_index.score(plan, k=8, recency=recency)
+        plan, posts, values = self.post_candidates(query, lang, today=today, recency=recency)
         if posts and plan.years and posts[0].parts.get("year", 0) <= YEAR_OTHER:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
-        if posts and self._confident(posts):
-            return Answer("post", tuple(posts), query=query, reason="match", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
-        return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near)
+        if not posts:
+            return Answer("none", query=query, reason="low-score", lang=lang)
+        p = self.answerability.probability(values)
+        if p >= self.answerability.answer_at:
+            return Answer("post", tuple(posts), query=query, reason="match", lang=lang, confidence=p)
+        if p >= self.answerability.tentative_at:
+            return Answer("post", tuple(posts), query=query, reason="tentative", lang=lang, confidence=p)
+        return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near, confidence=p)
+
+    def post_candidates(self, query: str, lang: str, *, today: date | None = None, recency: bool = False
+                        ) -> tuple[QueryPlan, list[Hit], dict[str, float]]:
+        """The ranked posts for a question and the answerability signals of the best one."""
+        plan = self.post_index.plan(query, today=today)
+        posts = self.post_index.score(plan, k=8, recency=recency)
+        if not posts:
+            return plan, posts, {}
+        mass = plan.mass or 1.0
+        passage = [self.passages.best(self.posts[h.id], plan.terms, mass)[0] for h in posts[:5]]
+        return plan, posts, features(plan, posts, passage, lang, self.post_index.holds)
 
     def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:
         """Contacts for a question that asks for one: typed numbers first, then the best text matches."""
@@ -216,16 +250,6 @@ class AnswerEngine:
         found = [h for h in self.contact_index.score(cplan, k=4) if h.id not in self.legacy_contacts][:3]
         typed = {h.id for h in phone_hits}
         return phone_hits + [h for h in found if h.id not in typed]
-
-    def _confident(self, posts: list[Hit]) -> bool:
-        """Answer with the best post only when it covers the question and is a strong or a clear winner."""
-        best = posts[0]
-        if best.parts.get("coverage", 0) < self.tun.min_post_coverage:
-            return False
-        if best.score >= self.tun.min_post_score:
-            return True
-        runner_up = posts[1].score if len(posts) > 1 else 0.0
-        return best.score >= self.tun.clear_winner_min_score and best.score - runner_up >= self.tun.clear_winner_margin
 
     def _phone_lookup(self, query: str) -> list[Hit]:
         digits = [w for w in words(normalise(query.replace("-", ""))) if w.isdigit() and len(w) >= 3]
@@ -260,24 +284,6 @@ class AnswerEngine:
             "contacts": [{"id": h.id, "score": h.score, **_rounded(h.parts)} for h in self.contact_index.score(cplan, k=3)],
             "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang},
         }
-
-
-def detect_lang(text: str) -> str:
-    """The language of a message by script and a few common words; English when unsure."""
-    if any("\u4e00" <= ch <= "\u9fff" for ch in text):
-        return "zh"
-    if any("\u0e00" <= ch <= "\u0e7f" for ch in text):
-        return "th"
-    if any(ch in "ăâđêôơưạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ" for ch in text.lower()):
-        return "vi"
-    toks = set(words(normalise(text)))
-    scores = {
-        "id": len(toks & {"saya", "apa", "yang", "dan", "tidak", "bisa", "ini", "itu", "ada", "dari", "berapa", "kalau"}),
-        "tl": len(toks & {"ang", "ng", "po", "ko", "sa", "mga", "ako", "yung", "ano", "para", "hindi", "na"}),
-        "vi": len(toks & {"em", "toi", "cua", "khong", "va", "la", "co", "nguoi", "cho", "duoc"}),
-    }
-    best = max(scores, key=scores.get)
-    return best if scores[best] >= 2 else "en"
 
 
 def _rounded(parts: dict) -> dict:

@@ -22,7 +22,7 @@ class Answer:
     kind: AnswerKind
     hits: tuple[Hit, ...] = ()
     query: str = ""
-    # Why the engine chose this kind: "no-text", "low-score", "too-close", "safety", "latest", ...
+    # Why the engine chose this kind: "no-text", "low-score", "match", "tentative", "safety", "latest", ...
     reason: str = ""
     # Language the person wrote in (en, zh, id, vi, th, tl); render answers in it where it can.
     lang: str = "en"
@@ -30,6 +30,8 @@ class Answer:
     situations: tuple[str, ...] = ()
     # Close candidates offered as "Did you mean…" when the engine declines a near tie.
     suggestions: tuple[Hit, ...] = ()
+    # For post answers and declines: the probability that the best post answers the question.
+    confidence: float = 0.0
     ms: float = 0.0
 
     @property

@@ -139,6 +139,15 @@ def cmd_answer_jsonl(settings: Settings, posts_file: str | None, contacts_file: 
     return 0
 
 
+def cmd_fit(settings: Settings, args) -> int:
+    from bot.fitting import fit_and_report
+
+    engine = _engine_from_files(args.posts, args.contacts, settings)
+    model = fit_and_report(engine, [Path(f) for f in args.files], write=not args.dry_run)
+    print(json.dumps({"thresholds": model["thresholds"], **model["report"]}, ensure_ascii=False, indent=1))
+    return 0
+
+
 def cmd_explain(settings: Settings, question: str) -> int:
     engine = _engine_from_files(None, None, settings)
     info = engine.explain(question)
@@ -378,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
                             help='send later, Asia/Taipei: "tomorrow 09:00", "2026-12-01 14:30", "in 2 hours"')
     announce_p.add_argument("--yes", action="store_true", help="send without asking for confirmation")
     sub.add_parser("subscribers", help="staff: subscribers by topic, and how many blocked the bot")
+    fit = sub.add_parser("fit-answerability", help="refit data/answerability.json on question files (JSONL)")
+    fit.add_argument("files", nargs="+", help="question files: post and none questions with expected ids")
+    fit.add_argument("--posts", help="posts JSON file instead of the store")
+    fit.add_argument("--contacts", help="contacts JSON file instead of the store")
+    fit.add_argument("--dry-run", action="store_true", help="print the figures, keep the current model")
     return ap
 
 
@@ -408,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_announce(settings, topic=args.topic, post=args.post, text=args.text, at=args.at, yes=args.yes)
     if args.cmd == "subscribers":
         return cmd_subscribers(settings)
+    if args.cmd == "fit-answerability":
+        return cmd_fit(settings, args)
     webhook = args.cmd == "run" and args.webhook
     if not settings.token:
         if args.cmd == "run":

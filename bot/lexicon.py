@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from bot.config import DATA_DIR
-from bot.text import fold_latin, normalise, words
+from bot.text import fold_latin, han_bigrams, has_thai, normalise, thai_trigrams, words
 
 _ORDINAL_WORDS = [
     "first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
@@ -134,7 +134,21 @@ class Lexicon:
     foreign_latin: PhraseTable  # id / vi / tl phrases (accent-folded) -> English tokens
     foreign_script: list[tuple[str, str, str]]  # (zh or th substring, english, lang), longest first
     foreign_words: frozenset[str]  # single words seen only in foreign glossary phrases
+    zh_particles: frozenset[str] = frozenset()  # a Han pair holding one of these says nothing
+    zh_function: frozenset[str] = frozenset()  # a Han pair made only of these says nothing
+    thai_stopwords: tuple[str, ...] = ()  # longest first
     _script_by_first: dict | None = None
+
+    def script_terms(self, text: str) -> list[str]:
+        """Han character pairs and Thai character triples of a query, without the pairs that only
+        carry grammar ("的是", "多少") or the Thai politeness words (ครับ): they match everywhere."""
+        pairs = [g for g in han_bigrams(text)
+                 if not (set(g) & self.zh_particles) and not set(g) <= self.zh_function]
+        if has_thai(text):
+            for word in self.thai_stopwords:
+                text = text.replace(word, " ")
+            pairs += thai_trigrams(text)
+        return pairs
 
     def base_tokens(self, text: str) -> list[str]:
         """Normalised, ordinal-folded, stemmed tokens; no synonym mapping yet."""
@@ -212,7 +226,7 @@ def default_lexicon() -> Lexicon:
 def build_lexicon(stop_data: dict, syn_data: dict, glossary: dict) -> Lexicon:
     stop: set[str] = set()
     for key, values in stop_data.items():
-        if key.startswith("_") or not isinstance(values, list):
+        if key.startswith(("_", "zh_")) or not isinstance(values, list):
             continue
         for v in values:
             stop.update(normalise(v).split())
@@ -248,6 +262,9 @@ def build_lexicon(stop_data: dict, syn_data: dict, glossary: dict) -> Lexicon:
                         foreign_words.update(key)
     script.sort(key=lambda t: -len(t[0]))
     return Lexicon(
+        zh_particles=frozenset(stop_data.get("zh_particles", ())),
+        zh_function=frozenset(stop_data.get("zh_chars", ())),
+        thai_stopwords=tuple(sorted(stop_data.get("th", ()), key=len, reverse=True)),
         stopwords=frozenset(stop),
         synonyms=synonyms,
         foreign_latin=foreign_latin,

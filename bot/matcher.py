@@ -27,9 +27,10 @@ from rapidfuzz import fuzz, process
 from bot.answer_types import Hit
 from bot.bulk_tokens import Vocabulary, tokenise_ascii
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.text import han_bigrams, has_han, normalise, words
+from bot.text import clean, has_han, normalise, roc_years, script_grams, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
+_SCRIPT_RE = re.compile(r"[\u0e00-\u0e7f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 K1, B = 1.2, 0.6
 W_COVER, W_BM25, W_TITLE = 0.45, 0.30, 0.25  # share of the score: coverage, BM25, title coverage
 W_PRIOR = 0.04  # at most +-4 points for a document twice as long (or half as long) as the average
@@ -62,6 +63,8 @@ class QueryPlan:
     unknown_weight: float = 0.0
 
     foreign: bool = False  # the question used words of another language the glossary knows
+    script_grams: int = 0  # Han pairs / Thai triples in the question
+    script_known: int = 0  # ... of which some document holds
 
     @property
     def mass(self) -> float:
@@ -74,13 +77,16 @@ class QueryPlan:
 
 FIELD_BITS = 4
 BUILD_SLICE = 10000  # documents aggregated at a time while building
-TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics"})
+TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics", "title_i18n", "name_i18n"})
 # Score added for the year a question names: a post about that year (date, title, tags), one that
 # only mentions it in passing (a 2017 report quoting 2016 figures), one about another year.
 YEAR_ABOUT, YEAR_MENTIONED, YEAR_OTHER = 0.12, -0.06, -0.25
 COMMON_SHARE = 0.25  # a word in more than this share of a large store is skipped when scoring
 UNKNOWN_WEIGHT = 6.0  # an unseen informative word counts like a very rare term: it signals "not in the store"
 MAX_TERMS = 24
+MAX_SCRIPT_TERMS = 32  # Han pairs / Thai triples kept besides the words
+# Pairs overlap (a 4-character word gives 3 pairs), so one pair weighs less than one word.
+SCRIPT_GRAM_WEIGHT = 0.5
 
 
 class Index:
@@ -104,10 +110,13 @@ class Index:
         return cached
 
     def doc_tokens(self, text: str) -> list[str]:
-        """Index terms of a text (the slow, general path; ASCII texts in bulk use bot.bulk_tokens)."""
+        """Index terms of a text (the slow, general path; ASCII texts in bulk use bot.bulk_tokens).
+
+        Words of Latin scripts go through the lexicon; Han and Thai, written without spaces, are
+        indexed as character pairs and triples of the text as written."""
         norm = normalise(text, limit=200_000)
-        out = [t for w in words(norm) for t in self.term_map(w)]
-        return out + (han_bigrams(text) if has_han(text) else [])
+        out = [t for w in words(norm) if not _SCRIPT_RE.search(w) for t in self.term_map(w)]
+        return out + script_grams(text)
 
     def _build(self) -> None:
         _pin_mmap_threshold()
@@ -270,6 +279,16 @@ class Index:
         lo, hi = self._ptr[i], self._ptr[i + 1]
         return self._docs[lo:hi], self._sat[lo:hi], self._title[lo:hi].astype(np.float32)
 
+    def holds(self, term: str, doc_id: str) -> bool:
+        """Whether a document holds a term (postings are in document order: a binary search)."""
+        i = self.term_ids.get(term)
+        if i is None or term not in self.df:
+            return False
+        docs = self._docs[self._ptr[i] : self._ptr[i + 1]]
+        pos = self.pos[doc_id]
+        j = int(np.searchsorted(docs, pos))
+        return j < len(docs) and int(docs[j]) == pos
+
     def idf(self, term: str) -> float:
         df = self.df.get(term, 0)
         return math.log(1 + (self.n - df + 0.5) / (df + 0.5))
@@ -300,6 +319,8 @@ class Index:
         plan.foreign = bool(used)
         raw_tokens = lex.base_tokens(text)
         plan.years = [int(y) for y in _YEAR_RE.findall(" ".join(raw_tokens)) if y not in self.phone_terms]
+        if has_han(question):
+            plan.years += [y for y in roc_years(question) if y not in plan.years]
         fixed: list[str] = []
         for tok in raw_tokens:
             if tok in lex.stopwords or tok in self.df or not tok.isalpha():
@@ -312,11 +333,11 @@ class Index:
             else:
                 fixed.append(tok)
         tokens, plan.synonyms = lex.canonical(fixed)
-        grams = han_bigrams(text) if has_han(text) else []
+        # Han pairs and Thai triples of the question as written (the glossary's English is added above).
+        grams = lex.script_terms(clean(question))
         seen: dict[str, float] = {}
         missing: set[str] = set()
-        # Han runs count through their character pairs only (the run itself would count them twice).
-        for tok in [t for t in tokens if t not in lex.stopwords and not has_han(t)] + grams:
+        for tok in [t for t in tokens if t not in lex.stopwords and not _SCRIPT_RE.search(t)]:
             if tok in seen or tok in missing:
                 continue
             if tok in self.df:
@@ -326,8 +347,17 @@ class Index:
             elif _informative(tok):
                 missing.add(tok)
                 plan.unknown.append(tok)
+        # A character pair no document holds is mostly a pair across two words, not a missing subject:
+        # it is left out of the weight, and the share of pairs the store knows is kept as a signal.
+        script_seen: dict[str, float] = {}
+        for gram in dict.fromkeys(grams):
+            if gram in self.df and not (self.df[gram] > COMMON_SHARE * self.n and self.n >= 1000):
+                script_seen[gram] = self.idf(gram) * SCRIPT_GRAM_WEIGHT
+        plan.script_grams = len(set(grams))
+        plan.script_known = len(script_seen)
         # Keep the most informative terms: a long message should not cost more than a question.
         plan.terms = dict(sorted(seen.items(), key=lambda kv: -kv[1])[:MAX_TERMS])
+        plan.terms.update(dict(sorted(script_seen.items(), key=lambda kv: -kv[1])[:MAX_SCRIPT_TERMS]))
         return plan
 
     # -- scoring ------------------------------------------------------------------

@@ -11,6 +11,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 
 CATEGORIES = ("news", "workshop", "anti-trafficking", "cooperation", "announcement")
+# Languages a record may carry translations in (BCP 47 tags as the ministry's sites use them).
+CONTENT_LANGS = ("en", "zh-TW", "id", "vi", "th", "tl")
+POST_I18N_FIELDS = ("title", "summary", "body")
+CONTACT_I18N_FIELDS = ("name", "purpose", "hours", "languages")
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
@@ -33,15 +37,23 @@ class Post:
     source: str = ""
     imported_at: str = ""
     updated_at: str = ""
+    # Translations by language tag: {"zh-TW": {"title": ..., "summary": ..., "body": ...}}.
+    i18n: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
 
     @property
     def year(self) -> int:
         return int(self.date[:4])
 
+    def text(self, lang: str, key: str) -> str:
+        """A translated field ("title", "summary", "body") in `lang`, or "" when the post has none."""
+        return self.i18n.get(content_lang(lang), {}).get(key, "")
+
     def to_record(self) -> dict:
         rec = asdict(self)
         rec["tags"] = list(self.tags)
         rec["questions"] = list(self.questions)
+        if not self.i18n:
+            del rec["i18n"]
         return rec
 
 
@@ -56,14 +68,33 @@ class Contact:
     languages: tuple[str, ...] = ()
     hours: str = ""
     address: str | None = None
-    url: str = ""
-    notes: str = ""
+    url: str = ""  # where the facts were verified (provenance for staff)
+    notes: str = ""  # what was verified and what not (for staff, never shown to citizens)
+    page_url: str = ""  # an official page for citizens: the card's "Read more"
+    # Citizen-facing card text by language: {"zh-TW": {"name", "purpose", "hours", "languages"}}.
+    i18n: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+
+    def text(self, lang: str, key: str) -> str:
+        """A card field in `lang`, else the English card text, else "" (callers fall back to the record)."""
+        for tag in (content_lang(lang), "en"):
+            value = self.i18n.get(tag, {}).get(key, "")
+            if value:
+                return value
+        return ""
 
     def to_record(self) -> dict:
         rec = asdict(self)
         for key in ("alt_phones", "topics", "languages"):
             rec[key] = list(rec[key])
+        for key in ("page_url", "i18n"):
+            if not rec[key]:
+                del rec[key]
         return rec
+
+
+def content_lang(lang: str) -> str:
+    """Interface language code (en, zh, id…) to the record's language tag (en, zh-TW, id…)."""
+    return "zh-TW" if lang.lower().startswith("zh") else lang
 
 
 @dataclass(slots=True)
@@ -105,6 +136,28 @@ def _texts(raw: dict, key: str, label: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
+def _i18n(raw: dict, label: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """Translations: {lang: {field: text}} with known languages and fields, no empty text."""
+    value = raw.get("i18n") or {}
+    if not isinstance(value, dict):
+        raise RecordError(f"{label}: field 'i18n' must be an object of languages")
+    out: dict[str, dict[str, str]] = {}
+    for lang, fields in value.items():
+        where = f"i18n.{lang}"
+        if lang not in CONTENT_LANGS:
+            raise RecordError(f"{label}: field '{where}' is not a supported language ({', '.join(CONTENT_LANGS)})")
+        if not isinstance(fields, dict):
+            raise RecordError(f"{label}: field '{where}' must be an object of {', '.join(allowed)}")
+        unknown = [k for k in fields if k not in allowed]
+        if unknown:
+            raise RecordError(f"{label}: field '{where}.{unknown[0]}' is unknown (allowed: {', '.join(allowed)})")
+        texts = {k: _text(fields, k, f"{label}: {where}", required=k in required) for k in allowed}
+        texts = {k: v for k, v in texts.items() if v}
+        if texts:
+            out[lang] = texts
+    return out
+
+
 def _record_id(raw: dict, label: str) -> str:
     rid = raw.get("id")
     if not isinstance(rid, str) or not _ID_RE.match(rid):
@@ -128,9 +181,7 @@ def post_from_record(raw: object, index: int | None = None) -> Post:
     category = _text(raw, "category", label)
     if category not in CATEGORIES:
         raise RecordError(f"{label}: field 'category' must be one of {', '.join(CATEGORIES)}, got {category!r}")
-    url = _text(raw, "url", label, required=False, max_len=2000)
-    if url and not url.startswith(("https://", "http://")):
-        raise RecordError(f"{label}: field 'url' must start with https:// or http://")
+    url = _url(raw, "url", label)
     return Post(
         id=rid,
         title=_text(raw, "title", label, max_len=300),
@@ -143,6 +194,7 @@ def post_from_record(raw: object, index: int | None = None) -> Post:
         source=_text(raw, "source", label, required=False, max_len=2000),
         imported_at=_text(raw, "imported_at", label, required=False, max_len=40),
         updated_at=_text(raw, "updated_at", label, required=False, max_len=40),
+        i18n=_i18n(raw, label, POST_I18N_FIELDS, ("title",)),
     )
 
 
@@ -166,7 +218,16 @@ def contact_from_record(raw: object, index: int | None = None) -> Contact:
         address=address.strip() if isinstance(address, str) and address.strip() else None,
         url=_text(raw, "url", label, required=False, max_len=2000),
         notes=_text(raw, "notes", label, required=False, max_len=5000),
+        page_url=_url(raw, "page_url", label),
+        i18n=_i18n(raw, label, CONTACT_I18N_FIELDS, ("name",)),
     )
+
+
+def _url(raw: dict, key: str, label: str) -> str:
+    url = _text(raw, key, label, required=False, max_len=2000)
+    if url and not url.startswith(("https://", "http://")):
+        raise RecordError(f"{label}: field '{key}' must start with https:// or http://")
+    return url
 
 
 def is_contact_record(raw: object) -> bool:

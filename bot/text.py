@@ -86,6 +86,45 @@ def han_bigrams(text: str) -> list[str]:
     return grams
 
 
+_THAI_RUN_RE = re.compile(r"[\u0e01-\u0e4e]+")
+
+
+def thai_trigrams(text: str) -> list[str]:
+    """Overlapping character triples of each Thai run: Thai is written without spaces between words,
+    and triples match words across spelling and segmentation differences without a dictionary."""
+    grams: list[str] = []
+    for run in _THAI_RUN_RE.findall(text):
+        if len(run) <= 3:
+            grams.append(run)
+        grams.extend(run[i : i + 3] for i in range(len(run) - 2))
+    return grams
+
+
+def script_grams(text: str) -> list[str]:
+    """Index units of the scripts written without spaces: Han pairs and Thai triples."""
+    out = han_bigrams(text) if has_han(text) else []
+    if has_thai(text):
+        out += thai_trigrams(text)
+    return out
+
+
+_ROC_YEAR_RE = re.compile(r"(?:民國|民国)?\s*(\d{2,3})\s*年")
+ROC_OFFSET = 1911  # Republic of China year 1 is 1912
+
+
+def roc_years(text: str) -> list[int]:
+    """Gregorian years of Republic of China years written in Chinese ("民國107年", "110年" -> 2018, 2021).
+
+    Taiwan writes dates in ROC years; only 60-130 (1971-2041) are read as years, so "10年" (ten years)
+    and "五年來" stay durations."""
+    out = []
+    for m in _ROC_YEAR_RE.finditer(text):
+        n = int(m.group(1))
+        if 60 <= n <= 130:
+            out.append(n + ROC_OFFSET)
+    return out
+
+
 def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
     """Cut text to at most `limit` characters on a word boundary."""
     if len(text) <= limit:

@@ -1,0 +1,152 @@
+"""`python -m bot fit-answerability`: fit the answerability model and print cross-validated figures.
+
+Training rows are the post and 'none' questions of the given JSONL files (the format of
+../shared/eval): for each, the engine ranks the posts and computes the signals of its best one
+(bot/answerability.py); the label says whether answering with that post is right (a post question
+whose best post is expected). 'none' questions and post questions ranked wrongly are negatives: for
+them, declining beats a wrong answer.
+
+Figures are never reported on the rows a model was fitted to: each question file in turn is held out
+(fit on the others, judge on it), then a stratified k-fold over all rows gives the out-of-fold
+probabilities from which the thresholds are chosen. The final weights are fitted on all rows.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from bot.answerability import FEATURES, MODEL_PATH, fit_logistic, predict
+from bot.language import detect_lang
+
+L2_GRID = (0.3, 1.0, 3.0, 10.0)
+THRESHOLD_GRID = tuple(round(t, 2) for t in np.arange(0.10, 0.91, 0.05))
+ANSWER_PRECISION = 0.9  # a plain (not tentative) answer is right at least this often, out of fold
+FOLDS = 10
+
+
+def read_questions(path: Path) -> list[dict]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def training_rows(engine, files: list[Path]) -> list[dict]:
+    rows = []
+    for path in files:
+        for q in read_questions(path):
+            if q.get("kind") not in ("post", "none"):
+                continue
+            lang = detect_lang(q["q"])
+            _, hits, values = engine.post_candidates(q["q"], lang)
+            if not hits:
+                continue  # nothing matched at all: always declined, nothing to learn
+            label = int(q["kind"] == "post" and hits[0].id in set(q.get("expect") or []))
+            rows.append({"group": path.stem, "id": q["id"], "kind": q["kind"], "lang": q.get("lang", lang),
+                         "x": [values[n] for n in FEATURES], "y": label})
+    return rows
+
+
+def decision_accuracy(rows: list[dict], p: np.ndarray, t: float) -> float:
+    """Share of rows decided right at threshold t: a post question answered with the right post,
+    a 'none' question declined."""
+    ok = sum((pi >= t and r["y"] == 1) if r["kind"] == "post" else (pi < t) for r, pi in zip(rows, p, strict=True))
+    return ok / max(1, len(rows))
+
+
+def _xy(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([r["x"] for r in rows], float), np.array([r["y"] for r in rows], float)
+
+
+def out_of_fold(rows: list[dict], l2: float, folds: int = FOLDS, seed: int = 7) -> np.ndarray:
+    """Probabilities for every row from a model that never saw it (stratified by label and kind)."""
+    order = defaultdict(list)
+    for i, r in enumerate(rows):
+        order[(r["kind"], r["y"])].append(i)
+    rng = random.Random(seed)
+    fold_of = np.zeros(len(rows), int)
+    for members in order.values():
+        rng.shuffle(members)
+        for k, i in enumerate(members):
+            fold_of[i] = k % folds
+    x, y = _xy(rows)
+    p = np.zeros(len(rows))
+    for k in range(folds):
+        train, test = fold_of != k, fold_of == k
+        if test.any():
+            p[test] = predict(fit_logistic(x[train], y[train], l2), x[test])
+    return p
+
+
+def held_out_by_group(rows: list[dict], l2: float, t: float) -> dict[str, dict]:
+    """Fit on every other group, judge the held-out one: the figure closest to unseen questions."""
+    out = {}
+    for group in sorted({r["group"] for r in rows}):
+        train = [r for r in rows if r["group"] != group]
+        test = [r for r in rows if r["group"] == group]
+        p = predict(fit_logistic(*_xy(train), l2), _xy(test)[0])
+        out[group] = {"rows": len(test), "decision_accuracy": round(decision_accuracy(test, p, t), 3),
+                      **_by(test, p, t)}
+    return out
+
+
+def _by(rows: list[dict], p: np.ndarray, t: float) -> dict:
+    tally: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r, pi in zip(rows, p, strict=True):
+        ok = (pi >= t and r["y"] == 1) if r["kind"] == "post" else (pi < t)
+        for key in (f"kind:{r['kind']}", f"lang:{r['lang']}"):
+            tally[key][0] += int(ok)
+            tally[key][1] += 1
+    return {k: f"{v[0]}/{v[1]}" for k, v in sorted(tally.items())}
+
+
+def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: bool = True) -> dict:
+    rows = training_rows(engine, files)
+    if len({r["y"] for r in rows}) < 2:
+        raise SystemExit("need both answerable and unanswerable questions to fit")
+    # The regularisation strength with the best out-of-fold decision accuracy at its best threshold.
+    scored = []
+    for l2 in L2_GRID:
+        p = out_of_fold(rows, l2)
+        t = max(THRESHOLD_GRID, key=lambda t: (decision_accuracy(rows, p, t), -abs(t - 0.5)))
+        scored.append((decision_accuracy(rows, p, t), l2, t, p))
+    best_acc, l2, tentative, p = max(scored, key=lambda s: (s[0], -s[1]))
+    answered = [t for t in THRESHOLD_GRID if t >= tentative and _precision(rows, p, t) >= ANSWER_PRECISION]
+    answer_at = min(answered) if answered else max(THRESHOLD_GRID)
+    mean, scale, weights, bias = fit_logistic(*_xy(rows), l2)
+    report = {
+        "rows": len(rows),
+        "positives": int(sum(r["y"] for r in rows)),
+        "l2": l2,
+        "cross_validated": {"folds": FOLDS, "decision_accuracy": round(best_acc, 3), **_by(rows, p, tentative)},
+        "held_out_files": held_out_by_group(rows, l2, tentative),
+        "answer_precision_out_of_fold": round(_precision(rows, p, answer_at), 3),
+    }
+    model = {
+        "_comment": (
+            "Answerability model of the answer engine (bot/answerability.py): logistic regression over the "
+            "features listed, standardised with mean/scale. Fitted by `python -m bot fit-answerability` on the "
+            "post and 'none' questions of: " + ", ".join(p.name for p in files) + ". Thresholds: 'tentative' "
+            "maximises the out-of-fold decision accuracy; 'answer' is the lowest threshold whose out-of-fold "
+            f"precision is at least {ANSWER_PRECISION}. 'report' holds only cross-validated and held-out figures."),
+        "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "features": list(FEATURES),
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "weights": [round(float(v), 6) for v in weights],
+        "bias": round(bias, 6),
+        "thresholds": {"answer": answer_at, "tentative": tentative},
+        "report": report,
+    }
+    if write:
+        out.write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return model
+
+
+def _precision(rows: list[dict], p: np.ndarray, t: float) -> float:
+    answered = [r for r, pi in zip(rows, p, strict=True) if pi >= t]
+    return sum(r["y"] for r in answered) / len(answered) if answered else 1.0
