@@ -7,6 +7,7 @@ Telegram, the console, `ask` and the batch mode all call `AnswerEngine.answer` a
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.answerability import AnswerabilityModel, features
 from bot.config import DATA_DIR
+from bot.intents import news_reader, news_request
 from bot.language import detect_lang
 from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
@@ -25,6 +27,7 @@ from bot.passages import PassageIndex
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
+YEAR_LIST_SIZE = 10  # posts listed for "posts from 2019" (the list pages on with buttons)
 PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at start-up, not on first use
 
 
@@ -32,14 +35,11 @@ PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at s
 class Tunables:
     post_fields: dict[str, float]
     contact_fields: dict[str, float]
-    min_post_score: float
-    min_post_coverage: float
     min_contact_score: float
     contact_intent_bonus: float
     suggest_min_score: float
-    clear_winner_min_score: float
-    clear_winner_margin: float
     latest_count: int
+    passage_weight: float
 
     @classmethod
     def load(cls) -> Tunables:
@@ -130,6 +130,7 @@ class AnswerEngine:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
         intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
+        self.news_reader = news_reader(self.lexicon.stopwords, "".join(self.lexicon.zh_function))
         self.answerability = AnswerabilityModel.load()
         safety.check("warm up")  # load the lexicons now, not on the first person's message
         english_words()
@@ -167,11 +168,19 @@ class AnswerEngine:
         query = clean(text)
         if not has_searchable(query):
             return Answer("none", query=query, reason="no-text")
-        hit = safety.check(query)
-        if hit is not None:
+        # The safety check reads the whole message; only the matcher works on the first part.
+        hit = safety.check(text)
+        if hit is not None and hit.level == "referral":
             ids = safety.referral_contacts(hit, list(self.contacts.values()), now)
             return Answer("referral", tuple(Hit(i, 100.0) for i in ids), query=query, reason="safety",
                           lang=hit.lang, situations=hit.situations)
+        answer = self._answer_question(query, now)
+        if hit is not None:  # some signs of danger, not enough for the card: answer, and add the numbers
+            ids = safety.referral_contacts(hit, list(self.contacts.values()), now)
+            answer = Answer(**{**_fields(answer), "safety_note": tuple(ids[:3]), "situations": hit.situations})
+        return answer
+
+    def _answer_question(self, query: str, now: datetime) -> Answer:
         norm = normalise(query)
         tokens = words(fold_latin(norm))
         lang = detect_lang(query)
@@ -181,25 +190,16 @@ class AnswerEngine:
                 return Answer("none", query=query, reason=kind, lang=lang)
         if len([t for t in tokens if len(t) > 1 or not t.isascii()]) == 0:
             return Answer("none", query=query, reason="too-short", lang=lang)
-        if self._is_latest_request(norm, tokens):
+        news = news_request(self.news_reader, query)
+        if news is not None and news.kind == "latest":
             return self.latest(lang=lang)
+        if news is not None and news.kind == "year" and self.post_index.newest(1, year=news.year):
+            return self.latest(lang=lang, year=news.year, k=YEAR_LIST_SIZE)
         contact_intent = bool(self.intents["contact"].find(norm, tokens)) or (
             bool(tokens) and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
-        recency = bool(self.intents["recency"].find(norm, tokens))
+        # "latest workshop", "eID status now": among posts that answer about equally, the newest.
+        recency = bool(self.intents["recency"].find(norm, tokens)) or (news is not None and news.kind == "latest_about")
         return self._match(query, lang, contact_intent, recency, now.date())
-
-    def _is_latest_request(self, norm: str, tokens: list[str]) -> bool:
-        """"latest news" alone is a request for news; "latest eID status" is a question about eID."""
-        found = self.intents["latest"].find(norm, tokens)
-        if not found:
-            return False
-        filler = self.intents["latest_filler"]
-        covered = set(words(" ".join(found))) | filler.word_phrases_flat | self.lexicon.stopwords
-        rest = [t for t in tokens if t not in covered and not any(ord(c) > 0x2E80 for c in t)]
-        han_rest = "".join(t for t in tokens if any(ord(c) > 0x2E80 for c in t))
-        for phrase in found + filler.script_phrases:
-            han_rest = han_rest.replace(phrase, "")
-        return not rest and len(han_rest) <= 2
 
     def latest(self, *, k: int | None = None, year: int | None = None, category: str | None = None,
                lang: str = "en") -> Answer:
@@ -208,7 +208,8 @@ class AnswerEngine:
             cats = {category} if isinstance(category, str) else set(category)
             ids = {p.id for p in self.posts.values() if p.category in cats}
         newest = self.post_index.newest(k or self.tun.latest_count, year=year, ids=ids)
-        return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason="latest", lang=lang)
+        return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason=f"year:{year}" if year else "latest",
+                      lang=lang)
 
     def _match(self, query: str, lang: str, contact_intent: bool, recency: bool, today: date) -> Answer:
         # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
@@ -240,7 +241,12 @@ class AnswerEngine:
         if not posts:
             return plan, posts, {}
         mass = plan.mass or 1.0
-        passage = [self.passages.best(self.posts[h.id], plan.terms, mass)[0] for h in posts[:5]]
+        # A post whose one paragraph holds the question ranks up: facts deep in a body are found.
+        weight = self.tun.passage_weight
+        scored = [(h, self.passages.best(self.posts[h.id], plan.terms, mass)[0]) for h in posts]
+        scored.sort(key=lambda hp: hp[0].parts["raw"] + weight * hp[1], reverse=True)
+        posts = [Hit(h.id, h.score, {**h.parts, "passage": p}) for h, p in scored]
+        passage = [p for _, p in scored]
         return plan, posts, features(plan, posts, passage, lang, self.post_index.holds)
 
     def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:
@@ -252,7 +258,8 @@ class AnswerEngine:
         return phone_hits + [h for h in found if h.id not in typed]
 
     def _phone_lookup(self, query: str) -> list[Hit]:
-        digits = [w for w in words(normalise(query.replace("-", ""))) if w.isdigit() and len(w) >= 3]
+        # Digit runs anywhere, also inside Chinese or Thai text ("1990專線").
+        digits = [w for w in re.findall(r"\d+", query.replace("-", "")) if len(w) >= 3]
         hits = []
         for c, flat in self._contact_digits:
             matched = [d for d in digits if d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat)]

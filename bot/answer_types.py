@@ -30,6 +30,8 @@ class Answer:
     situations: tuple[str, ...] = ()
     # Close candidates offered as "Did you mean…" when the engine declines a near tie.
     suggestions: tuple[Hit, ...] = ()
+    # Below the referral threshold but with signs of danger: the contact ids of a one-line safety note.
+    safety_note: tuple[str, ...] = ()
     # For post answers and declines: the probability that the best post answers the question.
     confidence: float = 0.0
     ms: float = 0.0

@@ -126,8 +126,15 @@ def build_application(settings: Settings, services: Services, *, rate_limit: boo
     return app
 
 
+def _stop_while_starting(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def run_bot(settings: Settings, *, webhook: bool = False) -> int:
     """Run until SIGTERM/SIGINT; finish the update in hand, write state, exit 0."""
+    # A stop asked for while the store and indexes load (a second or so) is a clean stop too; once
+    # running, the Application's own signal handlers take over.
+    signal.signal(signal.SIGTERM, _stop_while_starting)
     setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret))
     lock = InstanceLock(settings.lock_path)
     try:

@@ -13,8 +13,9 @@ from bot import callbacks, render
 from bot.answer import TAIPEI, AnswerEngine
 from bot.answer_types import Answer
 from bot.i18n import INTERFACE_LANGS, LANG_NAMES, t, tmap
+from bot.language import message_language
 from bot.render import PAGE_SIZE, Button, Reply
-from bot.safety import find_hotlines
+from bot.safety import find_hotlines, hotline_groups
 from bot.text import truncate_words
 
 # Order of the command menu and /help. Staff commands are listed separately, to staff only.
@@ -22,6 +23,12 @@ CITIZEN_COMMANDS = ("start", "help", "news", "workshops", "trafficking", "contac
                     "subscribe", "unsubscribe", "subscriptions")
 TRAFFICKING_CATEGORIES = ("anti-trafficking", "cooperation")
 MINISTRY_CONTACT_IDS = ("c01", "c02")
+
+
+def reply_language(text: str, fallback: str) -> str:
+    """Answer in the language of the message when the interface speaks it; else the person's language."""
+    lang = message_language(text)
+    return lang if lang in INTERFACE_LANGS else fallback
 
 
 class Assistant:
@@ -33,10 +40,12 @@ class Assistant:
 
     # -- free text ---------------------------------------------------------------
     def ask(self, text: str, lang: str = "en") -> tuple[Answer, Reply]:
+        """The answer and the reply to a question; `lang` is the person's interface language, used when
+        the message itself does not show which language it is written in."""
         now = self.clock()
         answer = self.engine.answer(text, now=now)
-        reply = render.render_answer(answer, self.engine.posts, self.engine.contacts, lang=lang, now=now,
-                                     bot_username=self.bot_username)
+        reply = render.render_answer(answer, self.engine.posts, self.engine.contacts,
+                                     lang=reply_language(text, lang), now=now, bot_username=self.bot_username)
         return answer, reply
 
     # -- commands ------------------------------------------------------------------
@@ -76,12 +85,32 @@ class Assistant:
     def contact(self, lang: str) -> Reply:
         return Reply(t(lang, "ministry_contact"))
 
-    def hotline(self, lang: str, query: str = "") -> Reply:
+    def hotline(self, lang: str, query: str = "", page: int = 0) -> Reply:
+        """/hotline alone: every line, grouped by need, one group a page; /hotline <topic>: the lines for it."""
+        if not query.strip():
+            return self.hotline_page(lang, page)
         found = find_hotlines(query, list(self.engine.contacts.values()), self.clock())
         if not found:
             return Reply(t(lang, "hotline_none"))
         topic = f": {render.escape(truncate_words(query.strip(), 60))}" if query.strip() else ""
         return render.contacts_reply(found[:4], lang, heading=t(lang, "hotline_heading", topic=topic))
+
+    def hotline_page(self, lang: str, page: int) -> Reply:
+        groups = hotline_groups(list(self.engine.contacts.values()))
+        if not groups:
+            return Reply(t(lang, "hotline_none"))
+        page = min(max(page, 0), len(groups) - 1)
+        key, contacts = groups[page]
+        now = self.clock()
+        lines = [t(lang, "hotline_heading", topic=f" ({page + 1}/{len(groups)})"),
+                 f"<b>{render.escape(tmap(lang, 'hotline_groups').get(key, key))}</b>", ""]
+        lines += [render.hotline_line(c, lang, now) for c in contacts]
+        nav = []
+        if page > 0:
+            nav.append(Button(t(lang, "prev_page"), data=callbacks.encode("hot", str(page - 1))))
+        if page + 1 < len(groups):
+            nav.append(Button(t(lang, "next_page"), data=callbacks.encode("hot", str(page + 1))))
+        return Reply(render.fit("\n".join(lines)), (tuple(nav),) if nav else ())
 
     def search(self, lang: str, query: str) -> tuple[Answer | None, Reply]:
         if not query.strip():
@@ -104,8 +133,8 @@ class Assistant:
         return action() if action else None
 
     def language_menu(self, lang: str) -> Reply:
-        row = tuple(Button(LANG_NAMES[code], data=callbacks.encode("lang", code)) for code in INTERFACE_LANGS)
-        return Reply(t(lang, "language_choose"), (row,))
+        buttons = [Button(LANG_NAMES[code], data=callbacks.encode("lang", code)) for code in INTERFACE_LANGS]
+        return Reply(t(lang, "language_choose"), tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3)))
 
     # -- buttons -------------------------------------------------------------------
     def open_post(self, post_id: str, lang: str, more: list[str] | None = None) -> Reply:
@@ -130,6 +159,8 @@ class Assistant:
             return self.news(lang, "" if year == "-" else year, int(page))
         if action.kind == "cat":
             return self.category(lang, action.args[0], int(action.args[1]))
+        if action.kind == "hot":
+            return self.hotline_page(lang, int(action.args[0]))
         if action.kind == "share":
             post = self.engine.posts.get(action.args[0])
             if post is None or not self.bot_username:

@@ -18,7 +18,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "cat": re.compile(r"^c:(news|workshop|anti-trafficking|cooperation|announcement|trafficking):(\d{1,4})$"),
     "share": re.compile(rf"^s:({_ID})$"),
     "clear": re.compile(r"^clear$"),
-    "lang": re.compile(r"^l:(en|zh)$"),
+    "lang": re.compile(r"^l:(en|zh|id|vi|th|tl)$"),
+    "hot": re.compile(r"^h:(\d{1,2})$"),
     "sub": re.compile(r"^sub:(news|workshops|anti-trafficking|announcements|all|done)$"),
     "staff": re.compile(r"^st:([a-z_]{1,20}):([A-Za-z0-9_-]{0,30})$"),
 }
@@ -42,7 +43,7 @@ def decode(data: str | None) -> Action | None:
 
 def encode(kind: str, *args: str) -> str:
     prefix = {"post": "p", "more": "m", "news": "n", "cat": "c", "share": "s", "lang": "l", "sub": "sub",
-              "staff": "st"}
+              "staff": "st", "hot": "h"}
     data = "clear" if kind == "clear" else ":".join([prefix[kind], *args])
     if decode(data) is None:
         raise ValueError(f"callback data {data!r} does not fit the grammar or 64 bytes")

@@ -22,7 +22,13 @@ import sys
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.models import RecordError, contact_from_record, is_contact_record, post_from_record
+from bot.models import (
+    RecordError,
+    contact_from_record,
+    is_contact_record,
+    post_from_record,
+    with_translations,
+)
 from bot.store import PostStore, StoreError
 
 
@@ -30,11 +36,13 @@ def _engine_from_files(posts_file: str | None, contacts_file: str | None, settin
     from bot.answer import AnswerEngine
 
     if posts_file or contacts_file:
-        store = _open_store(settings) if not (posts_file and contacts_file) else None
-        posts = ([post_from_record(r, i) for i, r in enumerate(_iter_json(posts_file))] if posts_file
-                 else store.posts())
-        contacts = ([contact_from_record(r, i) for i, r in enumerate(_read_json(contacts_file))] if contacts_file
-                    else store.contacts())
+        store = _open_store(settings)
+        # Posts and contacts from files answer in every language the store holds translations for.
+        posts = ([with_translations(post_from_record(r, i), store.post(r.get("id")) if isinstance(r, dict) else None)
+                  for i, r in enumerate(_iter_json(posts_file))] if posts_file else store.posts())
+        contacts = ([with_translations(contact_from_record(r, i), store.contact(r.get("id")) if isinstance(r, dict)
+                                       else None)
+                     for i, r in enumerate(_read_json(contacts_file))] if contacts_file else store.contacts())
         return AnswerEngine(posts, contacts)
     return AnswerEngine.from_store(_open_store(settings))
 
@@ -392,6 +400,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--posts", help="posts JSON file instead of the store")
     fit.add_argument("--contacts", help="contacts JSON file instead of the store")
     fit.add_argument("--dry-run", action="store_true", help="print the figures, keep the current model")
+    fits = sub.add_parser("fit-safety", help="refit the safety cue thresholds (data/safety/cues.json)")
+    fits.add_argument("files", nargs="+", help="question files with safety and other questions")
+    fits.add_argument("--dry-run", action="store_true", help="print the figures, keep the current thresholds")
     return ap
 
 
@@ -424,6 +435,13 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_subscribers(settings)
     if args.cmd == "fit-answerability":
         return cmd_fit(settings, args)
+    if args.cmd == "fit-safety":
+        from bot.fitting import fit_safety
+
+        result = fit_safety(_engine_from_files(None, None, settings), [Path(f) for f in args.files],
+                            write=not args.dry_run)
+        print(json.dumps(result, ensure_ascii=False, indent=1))
+        return 0
     webhook = args.cmd == "run" and args.webhook
     if not settings.token:
         if args.cmd == "run":

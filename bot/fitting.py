@@ -150,3 +150,98 @@ def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: boo
 def _precision(rows: list[dict], p: np.ndarray, t: float) -> float:
     answered = [r for r, pi in zip(rows, p, strict=True) if pi >= t]
     return sum(r["y"] for r in answered) / len(answered) if answered else 1.0
+
+
+# --------------------------------------------------------------------------- safety thresholds
+
+SAFETY_GRID = tuple(x / 2 for x in range(2, 13))  # cue scores 1.0 .. 6.0
+MAX_FALSE_ALARMS = 0.01  # a full referral card on at most 1 % of questions that are not about danger
+MAX_SOFT_NOTES = 0.05  # the one-line note under at most 5 % of them
+
+
+def safety_rows(engine, files: list[Path]) -> list[dict]:
+    """Per question: whether the indicator groups fire, the best cue score, and whether the card that the
+    cues would give lists an expected contact among its first three."""
+    from bot import safety
+
+    lex = safety.default_lexicon()
+    now = engine.clock()
+    rows = []
+    for path in files:
+        for q in read_questions(path):
+            group_hit = lex.check(q["q"], use_cues=False)
+            cue_hit = lex.check(q["q"]) if group_hit is None else group_hit
+            ids = safety.referral_contacts(cue_hit, list(engine.contacts.values()), now) if cue_hit else []
+            rows.append({"group": path.stem, "id": q["id"], "kind": q["kind"], "lang": q.get("lang", "?"),
+                         "groups": group_hit is not None, "score": cue_hit.score if cue_hit else 0.0,
+                         "situations": list(cue_hit.situations) if cue_hit else [],
+                         "right": bool(set(q.get("expect") or []) & set(ids[:3]))})
+    return rows
+
+
+def _referred(row: dict, t: float) -> bool:
+    return row["groups"] or row["score"] >= t
+
+
+def _safety_figures(rows: list[dict], t: float) -> dict:
+    pos = [r for r in rows if r["kind"] == "safety"]
+    neg = [r for r in rows if r["kind"] != "safety"]
+    return {"recall": f"{sum(_referred(r, t) and r['right'] for r in pos)}/{len(pos)}",
+            "false_alarms": f"{sum(_referred(r, t) for r in neg)}/{len(neg)}"}
+
+
+def _choose_referral_threshold(rows: list[dict]) -> float:
+    neg = [r for r in rows if r["kind"] != "safety"]
+    pos = [r for r in rows if r["kind"] == "safety"]
+    ok = [t for t in SAFETY_GRID if sum(_referred(r, t) for r in neg) <= MAX_FALSE_ALARMS * len(neg)]
+    return max(ok or [max(SAFETY_GRID)], key=lambda t: (sum(_referred(r, t) and r["right"] for r in pos), t))
+
+
+def fit_safety(engine, files: list[Path], write: bool = True) -> dict:
+    """Choose the referral and soft-note thresholds of the cue scores; report held-out figures.
+
+    The referral threshold is the one that refers the most safety questions rightly while giving the
+    card to at most 1 % of the other questions; figures come from 5-fold cross-validation (threshold
+    chosen on four folds, judged on the fifth) and from holding out each file in turn."""
+    from bot.safety import DATA_DIR as SAFETY_DIR
+
+    rows = safety_rows(engine, files)
+    rng = random.Random(11)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    fold_of = {i: k % 5 for k, i in enumerate(order)}
+    tallies: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for k in range(5):
+        train = [r for i, r in enumerate(rows) if fold_of[i] != k]
+        test = [r for i, r in enumerate(rows) if fold_of[i] == k]
+        t = _choose_referral_threshold(train)
+        for r in test:
+            if r["kind"] == "safety":
+                keys = [f"recall lang:{r['lang']}", *(f"recall situation:{s}" for s in r["situations"] or ["(none)"]),
+                        "recall"]
+                for key in keys:
+                    tallies[key][0] += int(_referred(r, t) and r["right"])
+                    tallies[key][1] += 1
+            else:
+                for key in ("false_alarms", f"false_alarms lang:{r['lang']}"):
+                    tallies[key][0] += int(_referred(r, t))
+                    tallies[key][1] += 1
+    held_out = {}
+    for group in sorted({r["group"] for r in rows}):
+        t = _choose_referral_threshold([r for r in rows if r["group"] != group])
+        held_out[group] = {"threshold": t, **_safety_figures([r for r in rows if r["group"] == group], t)}
+    referral = _choose_referral_threshold(rows)
+    neg = [r for r in rows if r["kind"] != "safety" and not r["groups"]]
+    soft_ok = [t for t in SAFETY_GRID if t < referral and sum(r["score"] >= t for r in neg) <= MAX_SOFT_NOTES * len(neg)]
+    soft = min(soft_ok) if soft_ok else referral
+    report = {"cross_validated": {k: f"{v[0]}/{v[1]}" for k, v in sorted(tallies.items())},
+              "held_out_files": held_out, "fitted_on_all": _safety_figures(rows, referral)}
+    path = SAFETY_DIR / "cues.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["thresholds"] = {"referral": referral, "soft": soft,
+                          "_comment": "Chosen by `python -m bot fit-safety` on " + ", ".join(p.name for p in files)
+                          + f"; fitted {datetime.now(UTC).strftime('%Y-%m-%d')}. See 'report' for held-out figures."}
+    data["report"] = report
+    if write:
+        path.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return {"thresholds": {"referral": referral, "soft": soft}, **report}

@@ -1,7 +1,8 @@
 """Message catalogues: one JSON file per interface language in data/i18n/.
 
-The interface speaks English and Traditional Chinese; referral cards (bot/referral.py) cover
-more languages. A key missing in one language falls back to English, never to an error.
+The interface speaks the six languages of the people the ministry serves: English, Traditional Chinese,
+Indonesian, Vietnamese, Thai and Tagalog. A key missing in one language falls back to English, never
+to an error.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from functools import lru_cache
 
 from bot.config import DATA_DIR
 
-INTERFACE_LANGS = ("en", "zh")
-LANG_NAMES = {"en": "English", "zh": "繁體中文"}
+INTERFACE_LANGS = ("en", "zh", "id", "vi", "th", "tl")
+LANG_NAMES = {"en": "English", "zh": "繁體中文", "id": "Bahasa Indonesia", "vi": "Tiếng Việt", "th": "ภาษาไทย",
+              "tl": "Tagalog"}
 
 
 @lru_cache(maxsize=8)
@@ -25,10 +27,9 @@ def catalogue(lang: str) -> dict:
 
 def interface_lang(code: str | None) -> str:
     """Telegram language_code (or a detected language) to an interface language."""
-    code = (code or "").lower()
-    if code.startswith("zh"):
-        return "zh"
-    return "en"
+    code = (code or "").lower().replace("_", "-")
+    base = {"fil": "tl", "in": "id"}.get(code.split("-", 1)[0], code.split("-", 1)[0])
+    return base if base in INTERFACE_LANGS else "en"
 
 
 def t(lang: str, key: str, **values: str) -> str:

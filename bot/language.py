@@ -42,3 +42,17 @@ def detect_lang(text: str) -> str:
     if hits[best] >= min_hits and hits[best] > hits["en"]:
         return best
     return "en"
+
+
+def message_language(text: str) -> str | None:
+    """The language a message is clearly written in, or None when it gives no evidence ("1955", "ARC?"):
+    then the reply keeps the person's chosen or Telegram language."""
+    if _HAN.search(text) or _THAI.search(text) or len(_VIETNAMESE.findall(text)) >= 2:
+        return detect_lang(text)
+    lists, min_hits = _word_lists()
+    tokens = words(fold_latin(normalise(text)))
+    hits = {lang: sum(1 for t in tokens if t in ws) for lang, ws in lists.items()}
+    best = max(hits, key=lambda lang: (hits[lang], lang == "en"))
+    if hits[best] >= min_hits or (hits[best] >= 1 and len(tokens) <= 3):
+        return best if best != "en" or hits["en"] > max(hits["id"], hits["tl"], hits["vi"]) else None
+    return None

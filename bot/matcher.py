@@ -77,6 +77,7 @@ class QueryPlan:
 
 FIELD_BITS = 4
 BUILD_SLICE = 10000  # documents aggregated at a time while building
+TRANSLATED_FIELDS = frozenset({"title_i18n", "summary_i18n", "body_i18n", "name_i18n", "purpose_i18n"})
 TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics", "title_i18n", "name_i18n"})
 # Score added for the year a question names: a post about that year (date, title, tags), one that
 # only mentions it in passing (a 2017 report quoting 2016 figures), one about another year.
@@ -130,6 +131,7 @@ class Index:
         fields = [(name, w) for name, w in self.weights.items() if w]
         field_code = {name: code for code, (name, _) in enumerate(fields)}
         rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._lengths_parts: list[tuple[int, np.ndarray]] = []
         # Documents are indexed in slices: the (term, document) rows of one slice never meet another's,
         # so each slice is aggregated on its own and intermediate arrays stay small.
         self.ids = list(self.docs.ids)
@@ -139,6 +141,7 @@ class Index:
             keys = np.concatenate([self._field_keys(name, field_code[name], lo, hi) for name, _ in fields]
                                   or [np.zeros(0, dtype=np.int64)])
             rows.append(self._aggregate(keys, fields))
+            self._lengths_parts.append((lo, self._slice_lengths(keys, fields, lo, hi)))
         self.pos = {doc_id: i for i, doc_id in enumerate(self.ids)}
         self.term_names = list(self.term_ids)
         self._index_postings(rows)
@@ -183,6 +186,15 @@ class Index:
                 parts.append((ids * n + lo + i) << FIELD_BITS | code)
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
+    def _slice_lengths(self, keys: np.ndarray, fields: list[tuple[str, float]], lo: int, hi: int) -> np.ndarray:
+        """Field-weighted length of each document of a slice, counting the English fields only: a post's
+        translations make it no longer for BM25 (a Chinese question meets them through their own terms)."""
+        length_of = np.zeros(1 << FIELD_BITS, dtype=np.float32)
+        for code, (fname, w) in enumerate(fields):
+            length_of[code] = 0.0 if fname in TRANSLATED_FIELDS else w
+        docs = (keys >> FIELD_BITS) % self.n - lo
+        return np.bincount(docs, weights=length_of[keys & ((1 << FIELD_BITS) - 1)], minlength=hi - lo)
+
     def _aggregate(self, keys: np.ndarray, fields: list[tuple[str, float]]):
         """Sum field-weighted frequencies per (term, document); note whether a title-like field has it."""
         if not len(keys):
@@ -225,9 +237,11 @@ class Index:
         n, n_terms = self.n, len(self.term_ids)
         df = np.zeros(n_terms, dtype=np.int64)
         lengths = np.zeros(n, dtype=np.float64)
-        for term, doc, tf, _, lo in rows:
+        for term, _doc, _tf, _, _lo in rows:
             df += np.bincount(term, minlength=n_terms)
-            lengths += np.bincount(doc.astype(np.int32) + lo, weights=tf, minlength=n)
+        for lo, part in self._lengths_parts:
+            lengths[lo : lo + len(part)] += part
+        del self._lengths_parts
         self._ptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
         self.df = {name: int(df[i]) for i, name in enumerate(self.term_names) if df[i]}
         total = int(self._ptr[-1])

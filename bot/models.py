@@ -7,7 +7,7 @@ record with the same message: which record, which field, what is wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 
 CATEGORIES = ("news", "workshop", "anti-trafficking", "cooperation", "announcement")
@@ -228,6 +228,21 @@ def _url(raw: dict, key: str, label: str) -> str:
     if url and not url.startswith(("https://", "http://")):
         raise RecordError(f"{label}: field '{key}' must start with https:// or http://")
     return url
+
+
+def with_translations(record: Post | Contact, known: Post | Contact | None) -> Post | Contact:
+    """A record without translations takes those of the same record already known (same id and the same
+    English source: URL, or title/name): a file of English posts is answered in every language the store
+    holds for them, and an import that says nothing about translations does not erase them."""
+    if record.i18n or known is None or not known.i18n:
+        return record
+    same = (record.url and record.url == known.url) or (
+        getattr(record, "title", None) or getattr(record, "name", None)) == (
+        getattr(known, "title", None) or getattr(known, "name", None))
+    if not same:
+        return record
+    extra = {"page_url": known.page_url} if isinstance(record, Contact) and not record.page_url else {}
+    return replace(record, i18n=known.i18n, **extra)
 
 
 def is_contact_record(raw: object) -> bool:

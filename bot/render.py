@@ -6,6 +6,7 @@ the result is cut to Telegram's 4,096-character limit on a word boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,13 +14,15 @@ from html import escape
 
 from bot import callbacks
 from bot.answer_types import Answer
+from bot.hours import open_now
 from bot.i18n import t, tmap
 from bot.models import Contact, Post
-from bot.referral import clear_button_label, format_referral_card
+from bot.referral import card_texts, clear_button_label, format_referral_card
 from bot.safety import SafetyHit
 from bot.text import truncate_words
 
 TELEGRAM_LIMIT = 4096
+_PHONE_RE = re.compile(r"^[+\d()\-\s]+")
 EXTRACT_CHARS = 420
 PAGE_SIZE = 5
 MORE_MIN_SCORE = 25.0  # below this a further result shares a word or two with the question, no more
@@ -92,8 +95,28 @@ def deep_link(bot_username: str, post_id: str) -> str:
     return f"https://t.me/{bot_username}?start={post_id}"
 
 
-def post_reply(post: Post, lang: str, *, more: Sequence[str] = (), bot_username: str = "") -> Reply:
-    text = (f"<b>{escape(post.title)}</b>\n<i>{escape(post.date)}</i>\n\n{escape(extract(post.body))}")
+def post_title(post: Post, lang: str) -> str:
+    """The post's title in the reader's language where the post has one, else the English title."""
+    return post.text(lang, "title") or post.title
+
+
+def post_extract(post: Post, lang: str) -> str:
+    """A short extract in the reader's language: the translated summary, else the start of the translated
+    body, else the English body's first paragraph."""
+    return post.text(lang, "summary") or (extract(post.text(lang, "body")) if post.text(lang, "body") else "") \
+        or extract(post.body)
+
+
+def post_reply(post: Post, lang: str, *, more: Sequence[str] = (), bot_username: str = "",
+               intro: str = "", note: str = "") -> Reply:
+    """A post as a reply: title, date, extract, the source's name and link; `intro` (plain HTML from the
+    catalogue) above it, `note` (HTML) under it."""
+    text = (f"<b>{escape(post_title(post, lang))}</b>\n<i>{escape(post.date)}</i>\n\n"
+            f"{escape(post_extract(post, lang))}")
+    if intro:
+        text = f"{intro}\n\n{text}"
+    if note:
+        text = f"{text}\n\n{note}"
     first_row: list[Button] = []
     if post.url:
         first_row.append(Button(t(lang, "read_more"), url=post.url))
@@ -111,8 +134,8 @@ def list_reply(posts: Sequence[Post], heading: str, lang: str, *, prev_data: str
         return Reply(f"{heading}\n\n{t(lang, 'list_empty')}")
     lines = [heading, ""]
     for n, p in enumerate(posts, start=1):
-        lines.append(f"{n}. <b>{escape(p.title)}</b> — <i>{escape(p.date)}</i>")
-    rows = [(Button(f"{n}. {truncate_words(p.title, 48)}", data=callbacks.encode("post", p.id)),)
+        lines.append(f"{n}. <b>{escape(post_title(p, lang))}</b> — <i>{escape(p.date)}</i>")
+    rows = [(Button(f"{n}. {truncate_words(post_title(p, lang), 48)}", data=callbacks.encode("post", p.id)),)
             for n, p in enumerate(posts, start=1)]
     nav = []
     if prev_data:
@@ -124,23 +147,58 @@ def list_reply(posts: Sequence[Post], heading: str, lang: str, *, prev_data: str
     return Reply(fit("\n".join(lines)), tuple(rows))
 
 
-def contact_text(c: Contact, lang: str) -> str:
-    parts = [t(lang, "contact_heading", name=escape(c.name)), t(lang, "contact_phone", phone=escape(c.phone))]
-    if c.alt_phones:
-        parts.append(t(lang, "contact_alt", phones=escape("; ".join(c.alt_phones))))
-    if c.hours:
-        parts.append(t(lang, "contact_hours", hours=escape(c.hours)))
-    if c.languages:
-        parts.append(t(lang, "contact_languages", languages=escape(", ".join(c.languages))))
+def citizen_phones(c: Contact) -> list[str]:
+    """The numbers a citizen can dial, without the research notes some records keep beside them
+    ("(02) 7750-5096 (ministry switchboard, from a 2023 copy…)" -> "(02) 7750-5096")."""
+    out = []
+    for raw in (c.phone, *c.alt_phones):
+        number = _PHONE_RE.match(raw)
+        value = number.group(0).strip() if number else ""
+        if value.count("(") != value.count(")"):  # "0800-024-111 (former number" -> "0800-024-111"
+            value = value[: value.rfind("(")].strip()
+        if value and sum(ch.isdigit() for ch in value) >= 3 and value not in out:
+            out.append(value)
+    return out
+
+
+def contact_text(c: Contact, lang: str, now: datetime | None = None) -> str:
+    """One contact as a card of at most eight short lines in the reader's language: name, numbers,
+    what it is for, hours (open or closed now where the hours are known), languages, address."""
+    name = c.text(lang, "name") or c.name
+    phones = citizen_phones(c)
+    parts = [t(lang, "contact_heading", name=escape(name)),
+             t(lang, "contact_phone", phone=escape(" · ".join(phones[:3]) or c.phone))]
+    purpose = c.text(lang, "purpose")
+    if purpose:
+        parts.append(escape(purpose))
+    hours = c.text(lang, "hours") or c.hours
+    if hours:
+        state = open_now(c, now) if now is not None else None
+        flag = {True: t(lang, "open_now"), False: t(lang, "closed_now")}.get(state, "")
+        parts.append(t(lang, "contact_hours", hours=escape(truncate_words(hours, 160))) + (f" · {flag}" if flag else ""))
+    languages = c.text(lang, "languages") or ", ".join(c.languages)
+    if languages:
+        parts.append(t(lang, "contact_languages", languages=escape(truncate_words(languages, 160))))
     if c.address:
         parts.append(t(lang, "contact_address", address=escape(c.address)))
-    return "\n".join(parts)
+    return "\n".join(parts[:8])
 
 
-def contacts_reply(contacts: Sequence[Contact], lang: str, *, heading: str = "") -> Reply:
+def hotline_line(c: Contact, lang: str, now: datetime) -> str:
+    """One line of the /hotline directory: number, name, and whether it is open now (where known)."""
+    state = {True: t(lang, "open_now"), False: t(lang, "closed_now")}.get(open_now(c, now), "")
+    name = truncate_words(c.text(lang, "name") or c.name, 80)
+    return f"<b>{escape(c.phone)}</b> — {escape(name)}" + (f" · <i>{escape(state)}</i>" if state else "")
+
+
+def contacts_reply(contacts: Sequence[Contact], lang: str, *, heading: str = "", now: datetime | None = None,
+                   note: str = "") -> Reply:
     blocks = [heading] if heading else []
-    blocks += [contact_text(c, lang) for c in contacts]
-    rows = tuple((Button(t(lang, "read_more"), url=c.url),) for c in contacts[:1] if c.url)
+    blocks += [contact_text(c, lang, now) for c in contacts]
+    if note:
+        blocks.append(note)
+    # "Read more" only where a record has an official page for citizens (its `url` is where staff verified it).
+    rows = tuple((Button(t(lang, "read_more"), url=c.page_url),) for c in contacts[:1] if c.page_url)
     return Reply(fit("\n\n".join(blocks)), rows)
 
 
@@ -149,7 +207,7 @@ def decline_reply(answer: Answer, posts: Mapping[str, Post], lang: str) -> Reply
     if key:
         return Reply(t(lang, key))
     text = t(lang, "none")
-    rows = tuple((Button(truncate_words(posts[h.id].title, 60), data=callbacks.encode("post", h.id)),)
+    rows = tuple((Button(truncate_words(post_title(posts[h.id], lang), 60), data=callbacks.encode("post", h.id)),)
                  for h in answer.suggestions if h.id in posts)
     if rows:
         text += "\n\n" + t(lang, "none_suggest")
@@ -163,23 +221,52 @@ def referral_reply(answer: Answer, contacts: Mapping[str, Contact], now: datetim
     return Reply(fit(text), ((Button(label, data="clear"),),), no_preview=True, sensitive=True)
 
 
+def safety_note(contact_ids: Sequence[str], contacts: Mapping[str, Contact], lang: str) -> str:
+    """One line under an answer when a message showed some signs of danger: 'If you are in danger now:
+    110 (police) · 165 (fraud)', in the reader's language (the referral cards' wording)."""
+    texts = card_texts(lang)
+    labels = texts.get("short_labels", {})
+    items = [f"{c.phone} ({labels[c.phone]})" if c.phone in labels else c.phone
+             for c in (contacts.get(i) for i in contact_ids) if c is not None]
+    if not items:
+        return ""
+    return f"<b>{escape(texts.get('soft_line', '{lines}').replace('{lines}', ' · '.join(items)))}</b>"
+
+
 def render_answer(answer: Answer, posts: Mapping[str, Post], contacts: Mapping[str, Contact], *,
                   lang: str, now: datetime, bot_username: str = "") -> Reply:
-    """The reply a citizen sees for an engine answer. `lang` is the interface language."""
+    """The reply a citizen sees for an engine answer, in `lang` (the reply language)."""
     if answer.kind == "referral":
         return referral_reply(answer, contacts, now)
+    note = safety_note(answer.safety_note, contacts, lang) if answer.safety_note else ""
     if answer.kind == "post":
         best = posts[answer.hits[0].id]
         # "More results" offers only posts that still answer the question, not whatever came next.
         more = [h.id for h in answer.hits[1:6] if h.score >= MORE_MIN_SCORE]
-        return post_reply(best, lang, more=more, bot_username=bot_username)
+        if answer.reason == "tentative":
+            return tentative_reply(answer, posts, lang, bot_username=bot_username, note=note)
+        return post_reply(best, lang, more=more, bot_username=bot_username, note=note)
     if answer.kind == "list":
-        return list_reply([posts[i] for i in answer.ids if i in posts], t(lang, "list_heading"), lang,
-                          next_data=callbacks.encode("news", "-", "1") if len(posts) > PAGE_SIZE else "")
+        year = answer.reason.removeprefix("year:") if answer.reason.startswith("year:") else ""
+        heading = t(lang, "list_heading_year", year=escape(year)) if year else t(lang, "list_heading")
+        return list_reply([posts[i] for i in answer.ids if i in posts], heading, lang,
+                          next_data=callbacks.encode("news", year or "-", "1") if len(answer.ids) > PAGE_SIZE else "")
     if answer.kind == "contact":
-        chosen = [contacts[i] for i in answer.ids[:2] if i in contacts]
-        return contacts_reply(chosen, lang)
-    return decline_reply(answer, posts, lang)
+        chosen = [contacts[i] for i in answer.ids[:1] if i in contacts]
+        return contacts_reply(chosen, lang, now=now, note=note)
+    reply = decline_reply(answer, posts, lang)
+    return Reply(f"{reply.text}\n\n{note}", reply.buttons) if note else reply
+
+
+def tentative_reply(answer: Answer, posts: Mapping[str, Post], lang: str, *, bot_username: str = "",
+                    note: str = "") -> Reply:
+    """"I think this is it:" the best post, the next two as buttons, and the 1996 line."""
+    best = posts[answer.hits[0].id]
+    reply = post_reply(best, lang, bot_username=bot_username, intro=t(lang, "tentative_intro"),
+                       note="\n\n".join(x for x in (t(lang, "tentative_footer"), note) if x))
+    others = [(Button(truncate_words(post_title(posts[h.id], lang), 60), data=callbacks.encode("post", h.id)),)
+              for h in answer.hits[1:3] if h.id in posts and h.score >= MORE_MIN_SCORE]
+    return Reply(fit(reply.text), reply.buttons + tuple(others))
 
 
 def help_text(lang: str, commands: Sequence[str]) -> str:

@@ -34,6 +34,7 @@ from bot.text import clean, has_han, has_searchable, has_thai, normalise, words
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "safety"
 LANGS = ("en", "zh", "id", "vi", "th", "tl")
 
+MAX_MESSAGE_CHARS = 4096  # Telegram's message limit: the safety check reads all of it
 FUZZY_MIN_LEN = 7  # shorter words have too many real neighbours ("looked"/"locked") to guess a typo
 FUZZY_LONG_LEN = 10  # from this length two edits are still a typo, not another word
 _FUZZY_CACHE_MAX = 20_000
@@ -42,11 +43,16 @@ _VIETNAMESE_LETTERS = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯ\u1ea0-\u1ef9]")
 
 @dataclass(frozen=True)
 class SafetyHit:
-    """Situations recognised in one message, the language it was written in, and the lexicon terms seen."""
+    """Situations recognised in one message, the language it was written in, and the lexicon terms seen.
+
+    `level` is "referral" (the card comes first) or "soft" (some evidence, below the referral threshold:
+    answer normally and add one line with the numbers). `score` is the cue score that decided a cue hit."""
 
     situations: tuple[str, ...]
     lang: str
     matched: tuple[str, ...]
+    level: str = "referral"
+    score: float = 0.0
 
 
 # --------------------------------------------------------------------------- term matching
@@ -88,7 +94,7 @@ def _compile_tokens(term: str) -> tuple[_Tok, ...]:
 
 def _compact(text: str, han_map: Mapping[int, str]) -> str:
     """Spaceless, case-folded text for substring matching of Chinese and Thai."""
-    return "".join(clean(text).casefold().split()).translate(han_map)
+    return "".join(clean(text, MAX_MESSAGE_CHARS).casefold().split()).translate(han_map)
 
 
 @dataclass
@@ -385,12 +391,68 @@ def _load_language(data: dict, han_map: Mapping[int, str], where: str) -> _Langu
     )
 
 
+
+@dataclass(frozen=True)
+class _CueSituation:
+    weights: dict[str, float]
+    requires: tuple[str, ...]
+
+
+class CueScorer:
+    """Soft evidence, situation by situation: each situation has classes of cues (who controls the person,
+    what is done, money moving, pressure, …) and a message's score for it is the sum of the weights of the
+    distinct classes it shows. A threat, money and urgency together are a fraud in progress even without
+    the word "scam". Thresholds are fitted by `python -m bot fit-safety` (data/safety/cues.json)."""
+
+    def __init__(self, data: dict, han_map: Mapping[int, str]) -> None:
+        self.situations: dict[str, _CueSituation] = {}
+        by_lang: dict[str, dict[str, list[str]]] = {lang: {} for lang in LANGS}
+        for name, spec in _entries(data, "situations").items():
+            classes = spec.get("classes", {})
+            self.situations[name] = _CueSituation(
+                {c: float(v.get("weight", 1)) for c, v in classes.items()}, tuple(spec.get("requires", ())))
+            unknown = set(self.situations[name].requires) - set(classes)
+            if unknown:
+                raise ValueError(f"cues.json {name}: 'requires' names unknown class {sorted(unknown)[0]}")
+            for cls, v in classes.items():
+                for lang, terms in v.get("terms", {}).items():
+                    by_lang.setdefault(lang, {})[f"{name}|{cls}"] = list(terms)
+        self.matchers = {
+            lang: TermMatcher(terms, substring=lang in ("zh", "th"), fuzzy=lang not in ("vi", "tl"), han_map=han_map)
+            for lang, terms in by_lang.items() if terms
+        }
+        thresholds = data.get("thresholds", {})
+        self.referral_at = float(thresholds.get("referral", 3.0))
+        self.soft_at = float(thresholds.get("soft", 2.0))
+
+    def scores(self, view: _View, langs: Sequence[str]) -> dict[str, tuple[float, list[str]]]:
+        """Situation -> (score, terms found), for situations with a score above zero."""
+        found: dict[str, dict[str, list[str]]] = {}
+        for lang in langs:
+            matcher = self.matchers.get(lang)
+            if matcher is None:
+                continue
+            for key, terms in matcher.find(view).items():
+                situation, cls = key.split("|", 1)
+                found.setdefault(situation, {}).setdefault(cls, []).extend(terms)
+        out: dict[str, tuple[float, list[str]]] = {}
+        for situation, classes in found.items():
+            spec = self.situations[situation]
+            if not all(c in classes for c in spec.requires):
+                continue
+            score = sum(spec.weights.get(c, 0.0) for c in classes)
+            out[situation] = (score, [t for terms in classes.values() for t in terms])
+        return out
+
+
 class SafetyLexicon:
     """All languages' indicator groups plus the routing table; load once, share between messages."""
 
     def __init__(
-        self, languages: Sequence[_Language], routing: dict, directory: dict, han_map: Mapping[int, str]
+        self, languages: Sequence[_Language], routing: dict, directory: dict, han_map: Mapping[int, str],
+        cues: CueScorer | None = None,
     ) -> None:
+        self.cues = cues
         self.languages = list(languages)
         self.routing = routing
         self.order = tuple(routing["situations"])
@@ -412,11 +474,16 @@ class SafetyLexicon:
                 raise ValueError(
                     f"lexicon-{lang.code}.json: situation {sorted(stray)[0]} is not in routing.json"
                 )
-        return cls(languages, routing, _read_json(folder / "directory.json"), han_map)
+        cues = CueScorer(_read_json(folder / "cues.json"), han_map) if (folder / "cues.json").exists() else None
+        if cues is not None:
+            stray = set(cues.situations) - known
+            if stray:
+                raise ValueError(f"cues.json: situation {sorted(stray)[0]} is not in routing.json")
+        return cls(languages, routing, _read_json(folder / "directory.json"), han_map, cues)
 
     # -- the check
 
-    def check(self, text: str) -> SafetyHit | None:
+    def check(self, text: str, *, use_cues: bool = True) -> SafetyHit | None:
         if not isinstance(text, str):
             return None
         view = self._view(text)
@@ -437,11 +504,27 @@ class SafetyLexicon:
             for situation, terms in result.situations.items():
                 if situation not in vetoed:
                     situations.setdefault(situation, []).extend(terms)
+        level, score = "referral", 0.0
+        if not situations and self.cues is not None and use_cues:
+            cue_scores = {s: v for s, v in self.cues.scores(view, [lang.code for lang in languages]).items()
+                          if s not in vetoed}
+            score = max((v[0] for v in cue_scores.values()), default=0.0)
+            if score >= self.cues.soft_at:
+                level = "referral" if score >= self.cues.referral_at else "soft"
+                # Every situation within one class of the best: a romance scam asking for money is also fraud.
+                situations = {s: v[1] for s, v in cue_scores.items() if v[0] >= max(self.cues.soft_at, score - 1)}
         if not situations:
             return None
         ordered = tuple(s for s in self.order if s in situations)
         matched = tuple(dict.fromkeys(t for s in ordered for t in situations[s]))
-        return SafetyHit(ordered, _pick_language(view, results), matched)
+        return SafetyHit(ordered, _pick_language(view, results), matched, level, score)
+
+    def cue_scores(self, text: str) -> dict[str, float]:
+        """Each situation's cue score for a message (for fitting the thresholds and for `explain`)."""
+        if self.cues is None or not isinstance(text, str):
+            return {}
+        view = self._view(text)
+        return {s: v[0] for s, v in self.cues.scores(view, [lang.code for lang in self._active(view)]).items()}
 
     def _active(self, view: _View) -> list[_Language]:
         """Chinese and Thai lexicons only run when their script is present; Latin ones always."""
@@ -462,8 +545,9 @@ class SafetyLexicon:
         return result
 
     def _view(self, text: str) -> _View:
-        raw = clean(text)
-        return _View(words(normalise(raw)), _compact(raw, self._han_map), raw)
+        # The whole message, up to Telegram's limit: danger stated after a long preamble counts too.
+        raw = clean(text, MAX_MESSAGE_CHARS)
+        return _View(words(normalise(raw, MAX_MESSAGE_CHARS)), _compact(raw, self._han_map), raw)
 
     # -- routing
 
@@ -661,9 +745,30 @@ def check(text: str) -> SafetyHit | None:
     return default_lexicon().check(text)
 
 
+def cue_scores(text: str) -> dict[str, float]:
+    return default_lexicon().cue_scores(text)
+
+
 def referral_contacts(hit: SafetyHit, contacts: Sequence[Contact], now: datetime) -> list[str]:
     """Ordered contact ids for the referral card of `hit` at `now`."""
     return default_lexicon().referral_contacts(hit, contacts, now)
+
+
+def hotline_groups(contacts: Sequence[Contact]) -> list[tuple[str, list[Contact]]]:
+    """Every contact under its group of needs (data/safety/directory.json 'groups'), in the directory's
+    order; contacts no group names come last, so the directory never leaves a line out."""
+    groups: list[tuple[str, list[Contact]]] = []
+    placed: set[str] = set()
+    for group in default_lexicon().directory.get("groups", []):
+        members = [c for c in (resolve_contact(ref, contacts) for ref in group["contacts"]) if c is not None]
+        members = [c for c in dict.fromkeys(members) if c.id not in placed]
+        placed |= {c.id for c in members}
+        if members:
+            groups.append((group["key"], members))
+    rest = [c for c in contacts if c.id not in placed]
+    if rest:
+        groups.append(("other", rest))
+    return groups
 
 
 def find_hotlines(query: str, contacts: Sequence[Contact], now: datetime) -> list[Contact]:

@@ -20,7 +20,9 @@ _LATIN_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ø": "o", "ł": "l", "ß": 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Remaining format characters (Unicode category Cf) that _INVISIBLE does not name.
 _OTHER_FORMAT_RE = re.compile(r"[\u0600-\u0605\u061c\u06dd\u070f\u180e\u2061-\u2064\u206a-\u206f\ufff9-\ufffb\U000e0001-\U000e007f]")
-_WORD_RE = re.compile(r"[^\W_]+", re.UNICODE)
+# Letters and digits, plus Thai vowel and tone marks (Unicode marks, not letters: without them a Thai
+# word would fall apart at every vowel sign).
+_WORD_RE = re.compile(r"(?:[^\W_]|[\u0e31\u0e34-\u0e3a\u0e47-\u0e4e])+", re.UNICODE)
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _THAI_RE = re.compile(r"[\u0e00-\u0e7f]")
 

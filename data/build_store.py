@@ -1,7 +1,9 @@
 """Rebuild data/store.json from data/sources/ (run from the project root: python data/build_store.py).
 
 Sources: the ministry's own blog post the project started from (replaces sample post p055,
-which summarises the same page, and keeps its id), the 131 sample posts and 15 contacts.
+which summarises the same page, and keeps its id), the 131 sample posts and 15 contacts, and their
+translations and citizen-facing card texts (data/sources/i18n/: posts.json by post id and language,
+contacts.json by contact id with `page_url` and `i18n`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,13 @@ def main() -> int:
     posts = json.loads((SOURCES / "posts.json").read_text(encoding="utf-8"))
     contacts = json.loads((SOURCES / "contacts.json").read_text(encoding="utf-8"))
     seed = parse_blog_page((SOURCES / "seed-moi-blog-sn193.txt").read_text(encoding="utf-8"))
+    translations = _json(SOURCES / "i18n" / "posts.json")
+    contact_cards = _json(SOURCES / "i18n" / "contacts.json")
+    for contact in contacts:
+        contact.update(contact_cards.get(contact["id"], {}))
     for post in posts:
+        if post["id"] in translations:
+            post["i18n"] = translations[post["id"]]
         post["source"] = "sample corpus (data/sources/posts.json)"
         post["imported_at"] = post["updated_at"] = IMPORTED_AT
         if post["id"] == SEED_ID:
@@ -41,6 +49,10 @@ def main() -> int:
     print(f"posts: {report_p.added} added, {len(report_p.rejected)} rejected; "
           f"contacts: {report_c.added} added, {len(report_c.rejected)} rejected -> {target}")
     return 1 if report_p.rejected or report_c.rejected else 0
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 if __name__ == "__main__":
