@@ -40,6 +40,7 @@ class Tunables:
     suggest_min_score: float
     latest_count: int
     passage_weight: float
+    latest_about_share: float
 
     @classmethod
     def load(cls) -> Tunables:
@@ -197,9 +198,22 @@ class AnswerEngine:
             return self.latest(lang=lang, year=news.year, k=YEAR_LIST_SIZE)
         contact_intent = bool(self.intents["contact"].find(norm, tokens)) or (
             bool(tokens) and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
-        # "latest workshop", "eID status now": among posts that answer about equally, the newest.
-        recency = bool(self.intents["recency"].find(norm, tokens)) or (news is not None and news.kind == "latest_about")
+        # "eID status now": among posts that answer about equally, the newest.
+        recency = bool(self.intents["recency"].find(norm, tokens))
+        if news is not None and news.kind == "latest_about" and news.subject:
+            answer = self._match(news.subject, lang, contact_intent, True, now.date())
+            return self._newest_first(answer)
         return self._match(query, lang, contact_intent, recency, now.date())
+
+    def _newest_first(self, answer: Answer) -> Answer:
+        """"latest workshop": of the posts that answer the subject nearly as well as the best, the newest."""
+        if answer.kind != "post" or not answer.hits:
+            return answer
+        floor = answer.hits[0].score * self.tun.latest_about_share
+        close = [h for h in answer.hits if h.score >= floor]
+        newest = max(close, key=lambda h: self.posts[h.id].date)
+        hits = (newest, *(h for h in answer.hits if h.id != newest.id))
+        return Answer(**{**_fields(answer), "hits": hits, "query": answer.query})
 
     def latest(self, *, k: int | None = None, year: int | None = None, category: str | None = None,
                lang: str = "en") -> Answer:

@@ -43,6 +43,7 @@ FEATURES = (
     "latin_foreign",  # the question is Indonesian, Vietnamese or Tagalog
     "unmatched_top",  # the rarest question word the post lacks, relative to the rarest word asked
     "unmatched_share",  # share of the known words' weight the post lacks
+    "numbers_missing",  # share of the counts and ordinals asked about ("ninth meeting") the post lacks
 )
 
 
@@ -76,6 +77,8 @@ def features(plan: QueryPlan, hits: Sequence[Hit], passage: Sequence[float], lan
         "latin_foreign": float(lang in ("id", "vi", "tl")),
         "unmatched_top": max(unmatched, default=0.0) / (max(plan.terms.values(), default=1.0) or 1.0),
         "unmatched_share": sum(unmatched) / known,
+        "numbers_missing": (sum(1 for n in plan.numbers if not has_term(n, best.id)) / len(plan.numbers)
+                            if plan.numbers else 0.0),
     }
 
 

@@ -25,6 +25,7 @@ NEWS_CATEGORIES = ("latest_cues", "new_words", "news_nouns", "latest_phrases", "
 class NewsRequest:
     kind: str  # "latest": the newest posts; "year": the posts of `year`; "latest_about": the newest post on a subject
     year: int | None = None
+    subject: str = ""  # for "latest_about": the question without its news words ("latest workshop" -> "workshop")
 
 
 class PhraseReader:
@@ -92,10 +93,11 @@ def news_request(reader: PhraseReader, text: str) -> NewsRequest | None:
     # "latest", "what's new", "new posts" - or a bare "news" / "消息" with nothing else.
     asks_latest = bool(found & {"latest_cues", "latest_phrases"}) or (
         "news_nouns" in found and not found - {"news_nouns", "news_filler", "new_words"})
-    if years and nothing_else and (found & {"news_nouns", "history_phrases", "latest_cues"} or not found):
+    if years and nothing_else and (found & {"news_nouns", "history_phrases", "latest_cues", "latest_phrases"}
+                                   or not found):
         return NewsRequest("year", years[0])
     if asks_latest and nothing_else:
         return NewsRequest("latest")
     if "latest_cues" in found and not nothing_else:
-        return NewsRequest("latest_about")
+        return NewsRequest("latest_about", subject=" ".join([*rest, script_left]).strip())
     return None

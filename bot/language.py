@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 
 from bot.config import DATA_DIR
+from bot.lexicon import english_words
 from bot.text import fold_latin, normalise, words
 
 LANGS = ("en", "zh", "id", "vi", "th", "tl")
@@ -54,5 +55,13 @@ def message_language(text: str) -> str | None:
     hits = {lang: sum(1 for t in tokens if t in ws) for lang, ws in lists.items()}
     best = max(hits, key=lambda lang: (hits[lang], lang == "en"))
     if hits[best] >= min_hits or (hits[best] >= 1 and len(tokens) <= 3):
-        return best if best != "en" or hits["en"] > max(hits["id"], hits["tl"], hits["vi"]) else None
+        if best != "en" or hits["en"] > max(hits["id"], hits["tl"], hits["vi"]):
+            return best
+    # Words of a dictionary with no function word ("shoushan national park headquarters"): English when
+    # most of them are English words and none is a common word of the other languages.
+    alpha = [t for t in tokens if t.isalpha() and len(t) > 2]
+    if len(alpha) >= 2 and max(hits["id"], hits["tl"], hits["vi"]) == 0:
+        known = english_words()
+        if sum(t in known for t in alpha) >= 0.6 * len(alpha):
+            return "en"
     return None

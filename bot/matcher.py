@@ -30,6 +30,7 @@ from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.text import clean, has_han, normalise, roc_years, script_grams, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
+_NUMBER_TERM = re.compile(r"^\d+(st|nd|rd|th)?$")
 _SCRIPT_RE = re.compile(r"[\u0e00-\u0e7f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 K1, B = 1.2, 0.6
 W_COVER, W_BM25, W_TITLE = 0.45, 0.30, 0.25  # share of the score: coverage, BM25, title coverage
@@ -63,6 +64,7 @@ class QueryPlan:
     unknown_weight: float = 0.0
 
     foreign: bool = False  # the question used words of another language the glossary knows
+    numbers: list[str] = field(default_factory=list)  # counts and ordinals asked about (not years): "9th", "300"
     script_grams: int = 0  # Han pairs / Thai triples in the question
     script_known: int = 0  # ... of which some document holds
 
@@ -347,6 +349,8 @@ class Index:
             else:
                 fixed.append(tok)
         tokens, plan.synonyms = lex.canonical(fixed)
+        plan.numbers = list(dict.fromkeys(
+            t for t in tokens if _NUMBER_TERM.match(t) and not (_YEAR_RE.fullmatch(t) or t in self.phone_terms)))
         # Han pairs and Thai triples of the question as written (the glossary's English is added above).
         grams = lex.script_terms(clean(question))
         seen: dict[str, float] = {}
