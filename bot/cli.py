@@ -151,28 +151,23 @@ def cmd_import(settings: Settings, path: str) -> int:
     store = _open_store(settings)
     contacts = [r for r in records if is_contact_record(r)]
     posts = [r for r in records if not is_contact_record(r)]
-    total = {"added": 0, "updated": 0, "unchanged": 0, "rejected": []}
-    if posts:
-        bar = _progress(len(posts))
-        rep = store.upsert_posts(posts, source=f"import {Path(path).name}", progress=bar.update if bar else None)
+    bar = _progress(len(posts))
+    try:
+        reports = store.import_records(posts, contacts, source=f"import {Path(path).name}",
+                                       progress=bar.update if bar else None)
+    finally:
         if bar:
             bar.close()
-        for k in ("added", "updated", "unchanged"):
-            total[k] += getattr(rep, k)
-        total["rejected"] += rep.rejected
-    if contacts:
-        rep = store.upsert_contacts(contacts)
-        for k in ("added", "updated", "unchanged"):
-            total[k] += getattr(rep, k)
-        total["rejected"] += rep.rejected
-    store.close()
-    for reason in total["rejected"][:20]:
+        store.close()
+    added, updated, unchanged = (sum(getattr(r, k) for r in reports) for k in ("added", "updated", "unchanged"))
+    rejected = [reason for r in reports for reason in r.rejected]
+    for reason in rejected[:20]:
         print(f"rejected: {reason}", file=sys.stderr)
-    if len(total["rejected"]) > 20:
-        print(f"... and {len(total['rejected']) - 20} more rejected", file=sys.stderr)
-    print(f"{len(posts)} posts and {len(contacts)} contacts read: {total['added']} added, {total['updated']} updated, "
-          f"{total['unchanged']} unchanged, {len(total['rejected'])} rejected")
-    return 1 if total["rejected"] else 0
+    if len(rejected) > 20:
+        print(f"... and {len(rejected) - 20} more rejected", file=sys.stderr)
+    print(f"{len(posts)} posts and {len(contacts)} contacts read: {added} added, {updated} updated, "
+          f"{unchanged} unchanged, {len(rejected)} rejected")
+    return 1 if rejected else 0
 
 
 def _progress(n: int):
