@@ -7,6 +7,7 @@ gets the same answer. It knows nothing about Telegram: it returns `Reply` specs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from bot import callbacks, render
@@ -32,11 +33,15 @@ class Assistant:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
 
     # -- free text ---------------------------------------------------------------
-    def ask(self, text: str, lang: str = "en") -> tuple[Answer, Reply]:
+    def ask(self, text: str, lang: str = "en", *, messages: int = 1) -> tuple[Answer, Reply]:
+        """The answer to a question; `messages` > 1 when it is several messages read together (one
+        engine call, so one safety check, over all of them), which the reply then says."""
         now = self.clock()
         answer = self.engine.answer(text, now=now)
         reply = render.render_answer(answer, self.engine.posts, self.engine.contacts, lang=lang, now=now,
                                      bot_username=self.bot_username)
+        if messages > 1:
+            reply = replace(reply, text=render.fit(t(lang, "burst_read", n=str(messages)) + "\n\n" + reply.text))
         return answer, reply
 
     # -- commands ------------------------------------------------------------------

@@ -143,23 +143,6 @@ async def test_every_command_is_in_help_and_in_the_menu(bot_app):
     assert {c.command for c in menu_commands()} == set(CITIZEN_COMMANDS)
 
 
-async def test_a_flooding_user_is_told_once_then_ignored_and_others_are_not_slowed(bot_app):
-    from bot.flood import FloodGate
-
-    now = [0.0]
-    bot_app.bot_data["flood"] = FloodGate(per_minute=20, burst=5, clock=lambda: now[0])
-    for _ in range(12):
-        await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=77))
-    to_flooder = [m["text"] for m in bot_app.request_log.sent() if int(m["chat_id"]) == 77]
-    assert len(to_flooder) == 6
-    assert sum("very fast" in text for text in to_flooder) == 1
-    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=78))
-    assert "Swaziland" in _last_text(bot_app)
-    now[0] += 120  # after a while the flooder is heard again
-    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=77))
-    assert int(bot_app.request_log.sent()[-1]["chat_id"]) == 77
-
-
 async def test_questions_are_logged_without_who_asked(bot_app, services):
     await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=555))
     await bot_app.process_update(bot_app.updates.text("best beef noodle near taipei main station", user_id=555))
