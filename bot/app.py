@@ -153,7 +153,8 @@ def build_application(settings: Settings, services: Services, *, rate_limit: boo
 def run_bot(settings: Settings, *, webhook: bool = False) -> int:
     """Run until SIGTERM/SIGINT; finish the update in hand, write state, exit 0. A start-up failure
     is one line in the log and exit code 2 (3: another bot already runs on this store)."""
-    setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret))
+    setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret),
+                  personal=settings.log_personal)
     if webhook and not settings.webhook_secret:
         log.error("cannot start: webhook mode needs BOT_WEBHOOK_SECRET (16-256 characters of A-Z, a-z, 0-9, _ or -)")
         return 2
