@@ -48,6 +48,10 @@ class Condition:
     since: float  # time.time()
     failures: int = 1
 
+    @property
+    def label(self) -> str:
+        return _NAMES.get(self.what, self.what)
+
 
 class Health:
     """The storage conditions of this process."""
@@ -64,13 +68,13 @@ class Health:
             return
         self._conditions[what] = Condition(what, describe(exc), time.time())
         log.error("%s: %s failed (%s); answering from memory and retrying until it works again",
-                  _NAMES.get(what, what), doing or "a write", describe(exc))
+                  self._conditions[what].label, doing or "a write", describe(exc))
 
     def ok(self, what: str) -> None:
         """A write of `what` succeeded: the condition, if any, is over."""
         found = self._conditions.pop(what, None)
         if found is not None:
-            log.warning("%s works again after %.0f s and %d failed attempt(s)", _NAMES.get(what, what),
+            log.warning("%s works again after %.0f s and %d failed attempt(s)", found.label,
                         time.time() - found.since, found.failures)
 
     def degraded(self, what: str) -> bool:
