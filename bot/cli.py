@@ -17,12 +17,15 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.filelock import LockError
 from bot.models import RecordError, contact_from_record, is_contact_record, post_from_record
+from bot.opstore import OpStoreError
 from bot.store import PostStore, StoreError
 
 
@@ -78,8 +81,18 @@ def print_reply(reply, out=sys.stdout) -> list:
     return buttons
 
 
+def _console_language(lang: str):
+    from bot.i18n import t
+    from bot.render import Reply
+
+    return lang, Reply(t(lang, "language_set"))
+
+
 def cmd_chat(settings: Settings, lang: str = "en") -> int:
+    from bot import callbacks
     from bot.assistant import Assistant
+    from bot.i18n import INTERFACE_LANGS, t
+    from bot.render import Reply
 
     assistant = Assistant(_engine_from_files(None, None, settings))
     print("Console mode (no Telegram): type a question, /help for commands, a button number to press it, Ctrl-D to quit.")
@@ -93,10 +106,22 @@ def cmd_chat(settings: Settings, lang: str = "en") -> int:
         if not line:
             continue
         if line.isdigit() and 1 <= int(line) <= len(buttons) and buttons[int(line) - 1].data:
-            reply = assistant.press(buttons[int(line) - 1].data, lang)
+            data = buttons[int(line) - 1].data
+            action = callbacks.decode(data)
+            if action is not None and action.kind == "lang":
+                lang, reply = _console_language(action.args[0])
+            else:
+                reply = assistant.press(data, lang)
         elif line.startswith("/"):
             name, _, args = line[1:].partition(" ")
-            reply = assistant.command(name.lower(), args, lang) or assistant.help(lang)
+            name = name.lower()
+            if name == "language":  # "/language zh" switches at once; "/language" offers the choice
+                chosen = args.strip().lower()
+                lang, reply = _console_language(chosen) if chosen in INTERFACE_LANGS else (lang, assistant.language_menu(lang))
+            elif name in ("subscribe", "unsubscribe", "subscriptions"):
+                reply = Reply(t(lang, "console_subscribe"))  # announcements go to Telegram chats only
+            else:
+                reply = assistant.command(name, args, lang) or assistant.help(lang)
         else:
             _, reply = assistant.ask(line, lang)
         if reply is None:
@@ -377,12 +402,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure the user can fix (a setting, a store, a folder) is one line on
+    stderr and exit code 2, never a traceback; a reader that stops reading (`| head`) ends it quietly."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(args, settings)
+    except BrokenPipeError:
+        # The reader went away (`python -m bot ask … | head`): stop writing, and let no flush at exit
+        # raise the same error again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a process ended by a closed pipe
+    except (StoreError, OpStoreError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, settings: Settings) -> int:
     if args.cmd == "chat":
         return cmd_chat(settings, args.lang)
     if args.cmd == "ask":
