@@ -12,6 +12,8 @@ import asyncio
 import itertools
 import re
 import time
+from collections import Counter
+from dataclasses import dataclass
 
 import pytest
 
@@ -156,21 +158,59 @@ async def test_staff_and_group_messages_are_not_held(bot_app, services):
     assert len(to_chat(bot_app, STAFF_ID)) == 1 and len(to_chat(bot_app, -608)) == 1
 
 
-@pytest.mark.slow
-async def test_the_bot_process_answers_ten_forwards_with_one_referral(tmp_path):
+RIGHT_REFERRAL = ("110", "1955", "(02) 2388-3095")  # police, the labour hotline, the NIA trafficking line
+
+
+@dataclass
+class ForwardsResult:
+    people: int
+    replies: list[int]  # replies each person got to their ten forwards
+    right_referral: int  # people whose one reply was the referral card with every number it needs
+    seconds_after_last: list[float]  # from a person's last forward to their reply
+    log_tail: str = ""
+
+    def line(self) -> str:
+        waits = sorted(self.seconds_after_last) or [float("nan")]
+        return (f"people={self.people} one_reply={sum(n == 1 for n in self.replies)} "
+                f"replies_per_burst={dict(sorted(Counter(self.replies).items()))} right_referral={self.right_referral} "
+                f"reply_after_last_forward p50={waits[len(waits) // 2]:.2f}s max={waits[-1]:.2f}s")
+
+
+async def forwards_run(workdir, people: int = 1, first_user: int = 30_000) -> ForwardsResult:
+    """`python -m bot` on the emulator; `people` victims each forward BROKER_CHAT (ten messages) at once."""
     async with BotAPIEmulator(tokens=[TOKEN]) as emu:
-        proc = await start_bot(emu, tmp_path)
+        proc = await start_bot(emu, workdir)
         try:
-            await emu.send_text(609, "/start")
-            await emu.wait_for_messages(609, 1, timeout=30)
-            emu.queue_updates(emu.make_message_update(
-                609, text=text, forward_origin={"type": "hidden_user", "sender_user_name": "Agent Chen",
-                                                "date": int(time.time())}) for text in BROKER_CHAT)
-            await emu.wait_for(lambda: emu.pending_updates() == 0, 20, "the forwards confirmed")
-            await asyncio.sleep(0.5)  # a second reply would show up now
-            replies = emu.messages_to(609)[1:]
+            await emu.send_text(first_user, "/start")
+            await emu.wait_for_messages(first_user, 1, timeout=30)
+            emu.clear_records()
+            users = [first_user + n for n in range(people)]
+            origin = {"type": "hidden_user", "sender_user_name": "Agent Chen", "date": int(time.time())}
+            sent_at = {}
+            for user in users:
+                emu.queue_updates(emu.make_message_update(user, text=text, forward_origin=origin) for text in BROKER_CHAT)
+                sent_at[user] = time.monotonic()
+            replied_at = {}
+
+            def all_replied() -> bool:
+                for user in users:
+                    if user not in replied_at and emu.messages_to(user):
+                        replied_at[user] = time.monotonic()
+                return len(replied_at) == len(users) and emu.pending_updates() == 0
+
+            await emu.wait_for(all_replied, 60, "every burst answered and confirmed")
+            await asyncio.sleep(1.0)  # a second reply to anyone would show up now
+            replies = {user: emu.messages_to(user) for user in users}
         finally:
             code, log = await stop_bot(proc)
-    assert code == 0, log
-    assert len(replies) == 1, [r["text"][:80] for r in replies]
-    assert "I read your 10 messages together" in replies[0]["text"] and "1955" in replies[0]["text"]
+    assert code == 0, log[-3000:]
+    right = sum(1 for msgs in replies.values() if len(msgs) == 1 and "I read your 10 messages together" in msgs[0]["text"]
+                and all(number in msgs[0]["text"] for number in RIGHT_REFERRAL))
+    return ForwardsResult(people, [len(m) for m in replies.values()], right,
+                          [replied_at[u] - sent_at[u] for u in users], log[-3000:])
+
+
+@pytest.mark.slow
+async def test_the_bot_process_answers_ten_forwards_with_one_referral(tmp_path):
+    result = await forwards_run(tmp_path, people=1)
+    assert result.replies == [1] and result.right_referral == 1, f"{result.line()}\n{result.log_tail}"
