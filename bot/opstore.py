@@ -210,6 +210,7 @@ class OperationalStore(Protocol):
         user_hash: str | None,
         *,
         at: datetime | None = None,
+        lang: str | None = None,
     ) -> None: ...
     def questions_today(self, now: datetime | None = None) -> dict[str, int]: ...
     def purge_questions(self, older_than_days: int, now: datetime | None = None) -> int: ...
@@ -381,6 +382,7 @@ _MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX handled_updates_at ON handled_updates(handled_at);
     UPDATE questions SET user_hash = NULL;
     CREATE INDEX questions_user ON questions(user_hash) WHERE user_hash IS NOT NULL;
+    ALTER TABLE questions ADD COLUMN lang TEXT;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1020,9 +1022,11 @@ class SQLiteOperationalStore:
         user_hash: str | None,
         *,
         at: datetime | None = None,
+        lang: str | None = None,
     ) -> None:
         """Keep a question for statistics and staff review, never who asked it: the text is kept with
-        digit runs of 4 or more and e-mail addresses masked (bot/privacy.py).
+        digit runs of 4 or more and e-mail addresses masked (bot/privacy.py), and the language the
+        engine read it in.
 
         user_hash must be a hex digest (see hash_user); a raw id or a name is refused.
         """
@@ -1031,7 +1035,7 @@ class SQLiteOperationalStore:
                 "user_hash must be a salted hex digest (bot.opstore.hash_user), not a user id or name"
             )
         self._q(
-            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 _iso(at or _now()),
                 str(kind or "none")[:20],
@@ -1039,6 +1043,7 @@ class SQLiteOperationalStore:
                 top_id,
                 None if score is None else float(score),
                 user_hash,
+                None if lang is None else str(lang)[:16],
             ),
         )
 

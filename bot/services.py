@@ -62,8 +62,8 @@ class Services:
         return hash_user(user_id, self.salt)
 
     def record_question(self, answer: Answer, user_id: int | None) -> None:
-        """Log the question (the store masks digit runs and e-mail addresses), the answer kind and
-        score, never the user's id or name.
+        """Log the question (the store masks digit runs and e-mail addresses), the answer kind, score
+        and language, never the user's id or name.
 
         Rows are written in batches (every QUESTION_BATCH questions or QUESTION_FLUSH_S seconds, and
         at shutdown): one fsync per question would halve the bot's throughput, and this log is
@@ -71,7 +71,7 @@ class Services:
         """
         top = answer.hits[0] if answer.hits else None
         self._questions.append((answer.query, answer.kind, top.id if top else None,
-                                top.score if top else None, self.user_hash(user_id)))
+                                top.score if top else None, self.user_hash(user_id), answer.lang))
         if len(self._questions) >= QUESTION_BATCH or time.monotonic() - self._flushed >= QUESTION_FLUSH_S:
             self.flush_questions()
 
@@ -84,8 +84,8 @@ class Services:
         batch = self._questions
         try:
             with self.ops.transaction():
-                for row in batch:
-                    self.ops.log_question(*row)
+                for *row, lang in batch:
+                    self.ops.log_question(*row, lang=lang)
         except Exception as exc:  # the log must never cost a citizen their answer
             if not is_storage_error(exc):
                 log.exception("could not log %d questions", len(batch))

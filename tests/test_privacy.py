@@ -28,8 +28,8 @@ async def test_the_question_log_keeps_masked_text_under_a_hash_not_derived_from_
     await bot_app.process_update(bot_app.updates.text("my passport number is 3345678901, call 0912345678",
                                                       user_id=8801))
     services.flush_questions()
-    [(text, user_hash)] = services.ops._q("SELECT text, user_hash FROM questions").fetchall()
-    assert text == "my passport number is ##########, call ##########"
+    [(text, user_hash, lang)] = services.ops._q("SELECT text, user_hash, lang FROM questions").fetchall()
+    assert text == "my passport number is ##########, call ##########" and lang == "en"
     # Before: the salt was sha256(token)[:16], so anyone holding the token re-linked every question.
     token_salt = hashlib.sha256(TOKEN.encode()).hexdigest()[:16]
     assert user_hash not in (hash_user(8801, token_salt), hashlib.sha256(f"{token_salt}:8801".encode()).hexdigest()[:24])
@@ -73,6 +73,7 @@ def test_schema_3_forgets_token_derived_hashes_and_masks_old_questions(tmp_path)
     conn.execute("DROP TABLE skipped_updates")
     conn.execute("DROP TABLE handled_updates")
     conn.execute("DROP INDEX questions_user")
+    conn.execute("ALTER TABLE questions DROP COLUMN lang")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()
