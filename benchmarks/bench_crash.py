@@ -111,13 +111,16 @@ def main(argv: list[str] | None = None) -> int:
             print(result.log_tail)
 
     if not args.skip_forwards:
-        print(f"forwards test: {args.forwarders} people each forward ten messages at once", flush=True)
-        with tempfile.TemporaryDirectory(prefix="bench-forwards-") as tmp:
-            result = asyncio.run(forwards_run(Path(tmp), people=args.forwarders))
-        print(f"forwards: {result.line()} (target: one reply each, every one the right referral)", flush=True)
-        if result.right_referral != args.forwarders:
-            ok = False
-            print(result.log_tail)
+        # One person alone waits out the quiet window; many at once fill a getUpdates batch (100), and
+        # a full batch of held updates is answered at once (newer ones are out of sight behind it).
+        for people in sorted({1, args.forwarders}):
+            print(f"forwards test: {people} people each forward ten messages at once", flush=True)
+            with tempfile.TemporaryDirectory(prefix="bench-forwards-") as tmp:
+                result = asyncio.run(forwards_run(Path(tmp), people=people))
+            print(f"forwards: {result.line()} (target: one reply each, every one the right referral)", flush=True)
+            if result.right_referral != people:
+                ok = False
+                print(result.log_tail)
     return 0 if ok else 1
 
 

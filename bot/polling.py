@@ -11,7 +11,8 @@ one duplicate reply per crash, never a lost one.
   (a newer Bot API's poll, say) would raise for all of them, on every restart.
 - Bursts: an update waiting in a person's open burst is not confirmed until the burst's reply was
   sent; meanwhile the loop keeps fetching (briefly, without long polling, since Telegram returns
-  the unconfirmed ones at once) and skips the updates it already holds.
+  the unconfirmed ones at once) and skips the updates it already holds. When a whole batch is held,
+  newer updates are out of sight, so the held bursts are answered at once.
 - Crash loops: the first update after a start is noted as "in hand"; one that was in hand when
   MAX_CRASHES runs in a row died is skipped with a reason instead of killing the next run too.
 - Storage: a mark that cannot be written (disk full, read-only) is kept in memory and written again
@@ -34,6 +35,7 @@ from bot.health import is_storage_error
 log = logging.getLogger("bot.polling")
 POLL_TIMEOUT = 20  # seconds of long polling per request
 HOLDING_POLL_S = 0.25  # how often to look for new updates while some wait in a burst
+FETCH_LIMIT = 100  # Telegram's most updates per getUpdates
 MAX_CRASHES = 3  # runs that may die with the same update in hand before it is skipped
 STOP_GRACE_S = 15.0  # on stop, how long open bursts may take to be answered
 
@@ -43,7 +45,7 @@ STOP_GRACE_S = 15.0  # on stop, how long open bursts may take to be answered
 ID_RESTART_AFTER = timedelta(days=6)
 
 
-async def fetch_raw_updates(app: Application, offset: int | None, timeout: float, limit: int = 100) -> list:
+async def fetch_raw_updates(app: Application, offset: int | None, timeout: float, limit: int = FETCH_LIMIT) -> list:
     """getUpdates as JSON, not yet de-serialised.
 
     Bot._post is PTB's one request path (token, timeouts, error mapping to telegram.error); the
@@ -175,7 +177,12 @@ async def poll_until_stopped(app: Application, intake, stop: asyncio.Event, *, t
             if stop.is_set():
                 break
         settle()
-        if pending and not fresh:  # nothing new: wait a moment (or until a burst is answered)
+        if pending and not fresh and len(raws) >= FETCH_LIMIT:
+            # A whole batch of updates already held: the next ones are out of sight until these are
+            # confirmed, so waiting cannot add to the bursts. Answer them now.
+            await intake.flush_all()
+            settle()
+        elif pending and not fresh:  # nothing new: wait a moment (or until a burst is answered)
             pause = asyncio.ensure_future(_sleep_or_stop(stop, HOLDING_POLL_S))
             await asyncio.wait([*pending.values(), pause], return_when=asyncio.FIRST_COMPLETED)
             pause.cancel()
