@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot.health import is_storage_error
+from bot.health import describe, is_storage_error
 from bot.i18n import t
 from handlers.common import services, user_lang
 
@@ -18,8 +19,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Every update gets an answer, even when a handler failed. A storage failure (disk full,
     read-only) is a condition the bot lives through: one line via bot/health.py, not a traceback."""
     storage = is_storage_error(context.error)
-    if storage:
+    if storage and isinstance(context.error, sqlite3.Error):  # the state database: retried, see bot/health.py
         services(context).health.failed("state", context.error, doing="a handler's write")
+    elif storage:  # the post store (a staff /post): nothing was changed, the staff member is told
+        log.error("the post store could not be written (%s); nothing changed, the bot answers from memory",
+                  describe(context.error))
     else:
         log.error("handler failed: %s: %s", type(context.error).__name__, context.error,
                   exc_info=(type(context.error), context.error, context.error.__traceback__))

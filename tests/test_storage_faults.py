@@ -82,6 +82,9 @@ async def test_a_full_disk_under_the_state_database_does_not_stop_the_bot(tmp_pa
                     await emu.send_text(6101, question)
                     await emu.wait_for_messages(6101, n, timeout=15)
                 assert proc.returncode is None  # still up, all four answered
+                await emu.send_text(6101, "/subscribe")  # a write the person asked for: said honestly
+                replies = await emu.wait_for_messages(6101, 6, timeout=15)
+                assert "cannot save anything right now" in replies[-1]["text"]
                 await emu.send_text(STAFF, "/stats")
                 [stats] = await emu.wait_for_messages(STAFF, 1, timeout=15)
                 assert "Storage" in stats["text"] and "the state database" in stats["text"]
@@ -95,7 +98,7 @@ async def test_a_full_disk_under_the_state_database_does_not_stop_the_bot(tmp_pa
                 else:
                     resource.prlimit(proc.pid, resource.RLIMIT_FSIZE, (hard, hard))
                 last = await emu.send_text(6101, "contact")
-                await emu.wait_for_messages(6101, 6, timeout=15)
+                await emu.wait_for_messages(6101, 7, timeout=15)
                 await emu.wait_for(lambda: emu.pending_updates() == 0, 10, "confirmed")
             finally:
                 code, log = await stop_bot(proc)
