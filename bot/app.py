@@ -86,17 +86,17 @@ STORE_WATCH_S = 2.0  # how soon the bot sees posts another process (an import, `
 STORAGE_RETRY_S = 5.0  # how often writes that failed (disk full, read-only) are tried again
 
 
-async def _retention(context) -> None:
-    services = context.application.bot_data["services"]
+def _apply_retention(services: Services) -> None:
     try:
         services.apply_retention()
-        from bot.webhook import forget_old_deliveries
-
-        forget_old_deliveries(services.ops)
     except Exception as exc:
         if not is_storage_error(exc):
             raise
         services.health.failed("state", exc, doing="applying the question log's retention")
+
+
+async def _retention(context) -> None:
+    _apply_retention(context.application.bot_data["services"])
 
 
 async def _watch_store(context) -> None:
@@ -220,7 +220,7 @@ async def _serve(settings: Settings, services: Services, webhook: bool, stopping
     try:
         await app.start()
         await _post_init(app)  # run_polling would call it; our own loop does
-        await _retention(_JobContext(app))
+        _apply_retention(services)
         app.job_queue.run_repeating(_retention, interval=RETENTION_EVERY_S, first=RETENTION_EVERY_S,
                                     name="question-log-retention")
         app.job_queue.run_repeating(_watch_store, interval=STORE_WATCH_S, first=STORE_WATCH_S, name="store-watch")
@@ -239,10 +239,3 @@ async def _serve(settings: Settings, services: Services, webhook: bool, stopping
         await app.shutdown()
     log.info("stopped cleanly")
     return 0
-
-
-class _JobContext:
-    """What a JobQueue callback reads from its context, for running one at start-up."""
-
-    def __init__(self, app: Application) -> None:
-        self.application = app

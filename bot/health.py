@@ -15,6 +15,9 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from bot.opstore import OpStoreError
+from bot.store import StoreError
+
 log = logging.getLogger("bot.health")
 
 # OSError numbers that mean "the storage is unwell", not "the program is wrong".
@@ -23,9 +26,6 @@ _STORAGE_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.E
 
 def is_storage_error(exc: BaseException) -> bool:
     """A failed write or read of a file or database we should outlive and retry."""
-    from bot.opstore import OpStoreError
-    from bot.store import StoreError
-
     if isinstance(exc, (sqlite3.OperationalError, StoreError, OpStoreError)):
         return True
     if isinstance(exc, sqlite3.DatabaseError) and "disk" in str(exc).lower():

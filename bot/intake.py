@@ -29,8 +29,8 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from telegram import Message, Update
-from telegram.ext import Application
+from telegram import Update
+from telegram.ext import Application, filters
 
 from bot.flood import FloodGate
 from bot.health import is_storage_error
@@ -60,11 +60,6 @@ class _Burst:
 def _kind(raw: dict) -> str:
     """The update's kind (message, callback_query, …): the only thing logged about an unreadable one."""
     return next((k for k in raw if k != "update_id"), "empty")[:40]
-
-
-def _is_command(message: Message) -> bool:
-    entity = message.entities[0] if message.entities else None
-    return bool(entity and entity.type == "bot_command" and entity.offset == 0)
 
 
 class Intake:
@@ -143,7 +138,7 @@ class Intake:
         message, chat = update.message, update.effective_chat
         if message is None or chat is None or chat.type != "private" or message.from_user is None:
             return False
-        if self.services.is_staff(message.from_user.id) or _is_command(message):
+        if self.services.is_staff(message.from_user.id) or filters.COMMAND.check_update(update):
             return False
         if message.text is not None and menu_action(message.text):
             return False
@@ -184,10 +179,12 @@ class Intake:
         try:
             texts = [u.message.text or u.message.caption for u in burst.updates
                      if u.message.text or u.message.caption]
-            if len(burst.updates) == 1 or not texts:
-                update = burst.updates[0]
-            else:
-                update = self._combined(burst, texts)
+            try:
+                update = burst.updates[0] if len(burst.updates) == 1 or not texts else self._combined(burst, texts)
+            except Exception as exc:  # noqa: BLE001 - never leave a burst neither answered nor skipped
+                for member in burst.updates:
+                    self.skip(member.update_id, "message", f"could not be read together: {type(exc).__name__}")
+                return
             if len(burst.updates) > 1:
                 log.info("read %d messages of one chat together (updates %d-%d)", len(burst.updates),
                          burst.raws[0]["update_id"], burst.raws[-1]["update_id"])

@@ -56,6 +56,7 @@ DeliveryState = Literal["sent", "failed"]
 DECLINED_KINDS = frozenset({"none", "declined"})
 _HASH_RE = re.compile(r"^[0-9a-f]{16,128}$")
 _MAX_REASON = 300
+HANDLED_KEEP = timedelta(days=2)  # webhook update ids kept against re-deliveries
 _MAX_QUESTION = 1000
 _CHUNK = 1000
 
@@ -186,7 +187,7 @@ class OperationalStore(Protocol):
     def last_update_at(self, bot_id: int) -> datetime | None: ...
     def set_last_update_id(self, bot_id: int, update_id: int) -> None: ...
     def update_marks(self) -> dict[int, int]:
-        """Every bot's last handled update (for `doctor`, which may not know which bot runs)."""
+        """Every bot's last handled update; not in the Protocol, for `doctor` (which may not know the bot)."""
         rows = self._q("SELECT key, value FROM meta WHERE key LIKE 'last_update:%'").fetchall()
         return {int(key.split(":", 1)[1]): int(value.split("|", 1)[0]) for key, value in rows}
 
@@ -194,6 +195,7 @@ class OperationalStore(Protocol):
     def count_skipped(self, since: datetime) -> int: ...
     def mark_handled(self, bot_id: int, update_id: int) -> bool: ...
     def was_handled(self, bot_id: int, update_id: int) -> bool: ...
+    def purge_handled(self, older_than: timedelta = ..., now: datetime | None = None) -> int: ...
     def begin_update(self, bot_id: int, update_id: int) -> int: ...
     def end_update(self, bot_id: int) -> None: ...
 
@@ -936,7 +938,7 @@ class SQLiteOperationalStore:
             self._q(f"PRAGMA synchronous={self.synchronous}")
 
     def update_marks(self) -> dict[int, int]:
-        """Every bot's last handled update (for `doctor`, which may not know which bot runs)."""
+        """Every bot's last handled update; not in the Protocol, for `doctor` (which may not know the bot)."""
         rows = self._q("SELECT key, value FROM meta WHERE key LIKE 'last_update:%'").fetchall()
         return {int(key.split(":", 1)[1]): int(value.split("|", 1)[0]) for key, value in rows}
 
@@ -954,7 +956,7 @@ class SQLiteOperationalStore:
         return int(row[0])
 
     def skipped_updates(self, limit: int = 20) -> list[tuple[int, int, str, str, str]]:
-        """(bot_id, update_id, kind, reason, when), newest first; for staff and tests."""
+        """(bot_id, update_id, kind, reason, when), newest first; not in the Protocol, for staff and tests."""
         return self._q(
             "SELECT bot_id, update_id, kind, reason, skipped_at FROM skipped_updates ORDER BY skipped_at DESC LIMIT ?",
             (max(1, int(limit)),),
@@ -978,8 +980,8 @@ class SQLiteOperationalStore:
         ).fetchone()
         return row is not None
 
-    def purge_handled(self, older_than: timedelta, now: datetime | None = None) -> int:
-        """Forget handled webhook deliveries older than Telegram ever re-delivers (a day or so)."""
+    def purge_handled(self, older_than: timedelta = HANDLED_KEEP, now: datetime | None = None) -> int:
+        """Forget handled webhook deliveries older than Telegram ever re-delivers (within a day)."""
         cutoff = (now or _now()) - older_than
         return self._q("DELETE FROM handled_updates WHERE handled_at < ?", (_iso(cutoff),)).rowcount
 

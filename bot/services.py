@@ -105,8 +105,10 @@ class Services:
         return (waiting - len(self._questions)) + self.ops.forget_questions(key)
 
     def apply_retention(self) -> int:
-        """Delete logged questions older than BOT_QUESTION_LOG_DAYS; returns how many went."""
+        """Delete logged questions older than BOT_QUESTION_LOG_DAYS (and handled webhook update ids
+        past any re-delivery); returns how many questions went."""
         self.flush_questions()
+        self.ops.purge_handled()
         removed = self.ops.purge_questions(self.settings.question_log_days, self.now())
         if removed:
             log.info("question log: %d question(s) past the %d-day retention deleted", removed,

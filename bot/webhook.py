@@ -7,7 +7,7 @@ An update the library cannot read is skipped with its reason recorded (bot/intak
 answered 200, so Telegram does not re-deliver it forever. Handling before answering means
 Telegram re-delivers an update that a crash interrupted; an update id already handled (a
 re-delivery, a replay) is answered 200 and not handled twice (ids are kept in the operational
-store, keyed by the bot's id, for HANDLED_KEEP).
+store, keyed by the bot's id, for two days: opstore.HANDLED_KEEP).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import asyncio
 import hmac
 import json
 import logging
-from datetime import timedelta
 
 from aiohttp import web
 from telegram import Update
@@ -27,7 +26,6 @@ from bot.health import is_storage_error
 log = logging.getLogger("bot.webhook")
 MAX_BODY = 256 * 1024  # Telegram updates are a few KB
 WEBHOOK_PATH = "/telegram"
-HANDLED_KEEP = timedelta(days=2)  # Telegram stops re-delivering an update well within a day
 
 
 def make_webhook_app(app: Application, secret: str, intake) -> web.Application:
@@ -80,11 +78,6 @@ def make_webhook_app(app: Application, secret: str, intake) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY)
     web_app.router.add_post(WEBHOOK_PATH, receive)
     return web_app
-
-
-def forget_old_deliveries(ops) -> int:
-    """Handled update ids past HANDLED_KEEP are of no use against re-deliveries; drop them."""
-    return ops.purge_handled(HANDLED_KEEP)
 
 
 async def serve_webhook(app: Application, settings, intake, stop: asyncio.Event) -> None:

@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import menu_action, t
+from bot.intake import BURST_MARK
 from bot.render import Reply
 from handlers.common import send, services, user_lang
 
@@ -16,8 +17,6 @@ def _args(context: ContextTypes.DEFAULT_TYPE) -> str:
 
 def _burst(update: Update) -> dict:
     """The messages a combined message stands for (bot/intake.py reads a person's burst as one)."""
-    from bot.intake import BURST_MARK
-
     return (update.effective_message.api_kwargs or {}).get(BURST_MARK) or {}
 
 
