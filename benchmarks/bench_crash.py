@@ -93,11 +93,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"store kill test: {args.store_kills} SIGKILLs during mixed post/contact writes", flush=True)
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="bench-store-kill-") as tmp:
-            kills, unreadable, lost, _ = kill_writer_repeatedly(Path(tmp), kills=args.store_kills, seed=args.seed)
+            kills, unreadable, lost, leftovers = kill_writer_repeatedly(Path(tmp), kills=args.store_kills,
+                                                                         seed=args.seed)
             written = _writes_in(Path(tmp) / "kill.json")
         print(f"store: kills={kills} unreadable_files={unreadable} lost_acknowledged_writes={lost} "
-              f"(target 0 and 0); {written} in the file at the end; {time.monotonic() - start:.1f}s", flush=True)
-        ok = ok and unreadable == 0 and lost == 0
+              f"temp_files_left={leftovers} (target 0, 0 and 0); {written} in the file at the end; "
+              f"{time.monotonic() - start:.1f}s", flush=True)
+        ok = ok and unreadable == 0 and lost == 0 and leftovers == 0
 
     if not args.skip_writers:
         print(f"writers kill test: {args.writer_kills} SIGKILLs of the bot while a CLI import loop and a staff "
