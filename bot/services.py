@@ -22,6 +22,7 @@ from bot.store import PostStore, StoreError
 
 log = logging.getLogger(__name__)
 CHAT_MEMORY = 200  # message ids per chat kept for "Clear this chat"
+DELETABLE_S = 48 * 3600 - 60  # Telegram lets a bot delete messages for 48 hours
 QUESTION_BATCH = 25
 QUESTION_FLUSH_S = 5.0
 QUESTION_BACKLOG = 2_000  # questions kept in memory while the state database cannot be written
@@ -143,6 +144,21 @@ class Services:
             if rest:
                 self._chat_messages[chat_id] = deque(rest, maxlen=CHAT_MEMORY)
         return sorted(chosen.items(), reverse=True)
+
+    def clear_chat(self, chat_id: int, user_id: int, *, private: bool, card_id: int | None) -> tuple[list[int], int]:
+        """"Clear this chat": forget the person's logged questions; return the message ids to delete
+        (newest first) and how many of theirs are too old for Telegram to delete. In a private chat both
+        sides of the exchange go; in a group only what the bot sent in answer to this person, and the
+        card with the button only if it was theirs."""
+        self.forget_user(user_id)
+        remembered = self.forget_chat(chat_id, None if private else user_id)
+        now = time.time()
+        ids = [m for m, at in remembered if now - at <= DELETABLE_S]
+        too_old = len(remembered) - len(ids)
+        if card_id is not None and all(m != card_id for m, _ in remembered) and \
+                (private or self.sent_to(chat_id, card_id) == user_id):
+            ids.insert(0, card_id)
+        return ids, too_old
 
     def sent_to(self, chat_id: int, message_id: int) -> int | None:
         """Whom a remembered message of the bot answered (None when not remembered)."""

@@ -7,7 +7,6 @@ chat) is answered in that message or with a short notice, never with a reply to 
 from __future__ import annotations
 
 import logging
-import time
 
 from telegram import Update
 from telegram.error import BadRequest, TelegramError
@@ -20,7 +19,6 @@ from handlers.common import NO_PREVIEW, markup, send, services, user_lang
 
 log = logging.getLogger(__name__)
 EDIT_IN_PLACE = {"news", "cat"}  # page through a list in the same message
-DELETABLE_S = 48 * 3600 - 60  # Telegram lets a bot delete messages for 48 hours
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -80,28 +78,17 @@ async def _answer_inline(query, reply: Reply | None, lang: str) -> None:
 
 
 async def clear_chat(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Delete this person's exchange with the bot and their logged questions: in a private chat the
-    messages of both sides, in a group only what the bot sent in answer to the person who pressed.
-    The answer says so when some messages could not be deleted."""
+    """Delete this person's exchange with the bot and their logged questions (bot/services.py chooses
+    which messages); the answer says so when some could not be deleted."""
     query = update.callback_query
     lang = user_lang(update, context)
     chat = update.effective_chat
-    user_id = update.effective_user.id
-    svc = services(context)
-    private = chat.type == "private"
-    svc.forget_user(user_id)
-    remembered = svc.forget_chat(chat.id, None if private else user_id)
-    ids = [m for m, _ in remembered]
-    card = query.message.message_id if query.message is not None else None
-    if card is not None and card not in ids and (private or svc.sent_to(chat.id, card) == user_id):
-        ids.insert(0, card)
-    if not ids:
+    ids, too_old = services(context).clear_chat(chat.id, update.effective_user.id, private=chat.type == "private",
+                                                card_id=query.message.message_id if query.message else None)
+    if not ids and not too_old:
         await query.answer(t(lang, "cleared_none")[:200], show_alert=True)
         return
-    now = time.time()
-    too_old = [m for m, at in remembered if now - at > DELETABLE_S]
-    ids = [m for m in ids if m not in too_old]
-    failed = bool(too_old)
+    failed = too_old > 0
     for start in range(0, len(ids), 100):
         try:
             if not await context.bot.delete_messages(chat.id, ids[start : start + 100]):
