@@ -104,10 +104,7 @@ async def _watch_store(context) -> None:
 
 
 async def _retry_storage(context) -> None:
-    """While the state database cannot be written, try the waiting question log again."""
-    services = context.application.bot_data["services"]
-    if services.health.degraded("state"):
-        services.flush_questions()
+    context.application.bot_data["services"].retry_state()
 
 
 async def _post_init(app: Application) -> None:
@@ -165,10 +162,12 @@ def run_bot(settings: Settings, *, webhook: bool = False) -> int:
     lock = InstanceLock(settings.lock_path)
     try:
         lock.acquire()
-    except AlreadyRunning as exc:
-        log.error("%s", exc)
-        return 3
-    except OSError as exc:
+    except (AlreadyRunning, OSError) as exc:
+        for sig, previous in early.items():
+            signal.signal(sig, previous)
+        if isinstance(exc, AlreadyRunning):
+            log.error("%s", exc)
+            return 3
         log.error("cannot start: cannot create the lock file %s (%s): make the folder writable",
                   settings.lock_path, exc.strerror)
         return 2

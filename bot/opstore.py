@@ -202,6 +202,9 @@ class OperationalStore(Protocol):
     # a random secret made once per store (the question log's salt)
     def secret(self, name: str) -> str: ...
 
+    # one small write: can the store be written (again)?
+    def touch(self) -> None: ...
+
     # question log
     def log_question(
         self,
@@ -1001,6 +1004,13 @@ class SQLiteOperationalStore:
 
     def end_update(self, bot_id: int) -> None:
         self._q("DELETE FROM meta WHERE key = ?", (f"in_hand:{int(bot_id)}",))
+
+    def touch(self) -> None:
+        """One small write (a timestamp in meta): raises if the database cannot be written."""
+        self._q(
+            "INSERT INTO meta (key, value) VALUES ('touched', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_iso(_now()),),
+        )
 
     def secret(self, name: str) -> str:
         """A random secret made the first time it is asked for and kept in this store (never derived

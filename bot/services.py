@@ -98,6 +98,23 @@ class Services:
         self._questions = []
         self.health.ok("state")
 
+    def retry_state(self) -> None:
+        """While the state database cannot be written: write what waits, or try one small write, so the
+        condition ends by itself when space returns even if nothing else writes."""
+        if not self.health.degraded("state"):
+            return
+        if self._questions:
+            self.flush_questions()
+            return
+        try:
+            self.ops.touch()
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            self.health.failed("state", exc)
+            return
+        self.health.ok("state")
+
     def forget_user(self, user_id: int) -> int:
         """Delete one person's logged questions, written or waiting ("Clear this chat")."""
         key = self.user_hash(user_id)

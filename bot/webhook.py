@@ -67,6 +67,7 @@ def make_webhook_app(app: Application, secret: str, intake) -> web.Application:
             await (await intake.submit(data))
             try:
                 ops.mark_handled(app.bot.id, update_id)
+                health.ok("state")
             except Exception as exc:
                 if not is_storage_error(exc):
                     raise

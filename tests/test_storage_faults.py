@@ -131,3 +131,35 @@ async def test_doctor_names_a_read_only_disk(tmp_path):
         lines = doctor_lines({**os.environ, "BOT_DB_PATH": str(disk / "store.json")})
         assert any("read-only file system" in line for line in lines if line.startswith("problem: storage")), lines
         await asyncio.sleep(0)
+
+
+def test_the_condition_ends_by_itself_when_space_returns_even_with_nothing_to_write(tmp_path, store_path):
+    import dataclasses
+
+    import pytest
+
+    from bot.config import Settings
+    from bot.services import Services
+
+    disk = tmp_path / "disk"
+    with tiny_disk(disk) as mounted:
+        if not mounted:
+            pytest.skip("cannot mount a file system here (the process test covers the file size limit instead)")
+        settings = dataclasses.replace(Settings(db_path=store_path), state_path=disk / "state.sqlite3")
+        services = Services.open(settings)
+        try:
+            filler = fill(disk)
+            services.retry_state()  # nothing wrong known yet: no write tried
+            assert not services.health.degraded("state")
+            try:
+                services.ops.set_user_language(1, "zh")
+            except Exception as exc:  # what a handler meets; its error handler reports it so
+                services.health.failed("state", exc)
+            assert services.health.degraded("state")
+            services.retry_state()  # still full: still degraded
+            assert services.health.degraded("state")
+            filler.unlink()
+            services.retry_state()  # the periodic job: one small write, and the condition is over
+            assert not services.health.degraded("state")
+        finally:
+            services.close()
