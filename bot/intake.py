@@ -14,9 +14,9 @@ was handled or deliberately skipped; only then do they confirm it to Telegram.
   BURST_MAX_SPAN_S seconds). The handlers get one message holding the texts and captions in order,
   so the engine (and its safety check) reads them once, as one text.
 - The flood gate limits work, not people: a person over BOT_USER_MESSAGES_PER_MINUTE gets one notice
-  and their further messages are merged into one reply at most every 60/limit seconds. Only what
-  cannot be merged (a command or a sticker while over the limit, or a held burst already full) is
-  refused, with one notice and a line in the log.
+  and their further messages, commands included (read as their words), are merged into one reply
+  at most every 60/limit seconds. Only what has nothing to read (a sticker, a button press) or comes
+  when the merged reply is already full is refused, with one notice and a line in the log.
 - Updates of one chat are handled in the order they came; other chats never wait for a burst.
 
 Telegram-aware, like bot/polling.py; the answering itself stays in handlers/ and bot/.
@@ -62,6 +62,17 @@ def _kind(raw: dict) -> str:
     return next((k for k in raw if k != "update_id"), "empty")[:40]
 
 
+def _words(update: Update) -> str:
+    """What a message of a burst says: its text or caption; a command as its words (/hotline passport ->
+    hotline passport)."""
+    message = update.message
+    text = message.text or message.caption or ""
+    if filters.COMMAND.check_update(update):
+        command, _, rest = text.partition(" ")
+        text = rest.strip() or command.lstrip("/").split("@")[0]
+    return text
+
+
 class Intake:
     def __init__(self, app: Application, services, *, window: float | None = None,
                  per_minute: int | None = None, clock=time.monotonic) -> None:
@@ -99,6 +110,8 @@ class Intake:
         chat, user, message = update.effective_chat, update.effective_user, update.message
         burst = self._bursts.get(chat.id) if chat is not None else None
         joinable = self._joinable(update)
+        if burst is not None and burst.held and self._private_command(update):
+            joinable = True  # a flood merges commands too: read, not refused
         if burst is not None and joinable and user is not None and user.id == burst.user_id:
             if len(burst.raws) < BURST_MAX_MESSAGES:
                 self._add(burst, raw, update, done)
@@ -121,17 +134,22 @@ class Intake:
         if verdict == "ok" and not opens_burst:
             await self._handle(update, done)
             return
-        if verdict == "ok" or joinable:
+        # Over the limit a command is delayed and read with the rest (its words count, e.g. /hotline passport).
+        if verdict == "ok" or joinable or self._private_command(update):
             if verdict == "warn":
                 await self._notice(update, "slow_down_merge")
             burst = self._bursts[chat.id] = _Burst(chat.id, user.id, self.clock(), held=verdict != "ok")
             self._add(burst, raw, update, done)
             return
-        # Over the limit and nothing to merge into (a command, a sticker, a button): refused, with one
-        # notice per flood (a pressed button always gets its answer).
+        # Over the limit and nothing to read (a sticker, a button): refused, with one notice per flood
+        # (a pressed button always gets its answer).
         if verdict == "warn" or update.callback_query is not None:
             await self._notice(update, "slow_down")
         self._skip_done(update, done, "flood: over the per-person limit")
+
+    def _private_command(self, update: Update) -> bool:
+        chat = update.effective_chat
+        return chat is not None and chat.type == "private" and bool(filters.COMMAND.check_update(update))
 
     def _joinable(self, update: Update) -> bool:
         """A private message of a citizen that can be read together with others."""
@@ -177,8 +195,7 @@ class Intake:
     async def _flush(self, burst: _Burst) -> None:
         """Answer a burst: one message for one, else one combined message for all of them."""
         try:
-            texts = [u.message.text or u.message.caption for u in burst.updates
-                     if u.message.text or u.message.caption]
+            texts = [text for text in map(_words, burst.updates) if text]
             try:
                 update = burst.updates[0] if len(burst.updates) == 1 or not texts else self._combined(burst, texts)
             except Exception as exc:  # noqa: BLE001 - never leave a burst neither answered nor skipped

@@ -130,14 +130,30 @@ async def test_thirty_messages_in_five_seconds_are_all_read_in_a_few_replies(bot
     assert read == 30
 
 
-async def test_what_cannot_be_merged_while_over_the_limit_gets_one_notice_and_a_logged_reason(bot_app, services):
+async def test_what_cannot_be_read_while_over_the_limit_gets_one_notice_and_a_logged_reason(bot_app, services):
     intake = Intake(bot_app, services, window=0.2, per_minute=1)  # 8 at once, then one a minute
-    done = await submit_all(intake, [raw_message(606, "/help") for _ in range(12)])
+    stickers = []
+    for _ in range(12):
+        raw = raw_message(606)
+        raw["message"]["sticker"] = {"file_id": "s", "file_unique_id": "u", "type": "regular", "width": 512,
+                                     "height": 512, "is_animated": False, "is_video": False}
+        stickers.append(raw)
+    done = await submit_all(intake, stickers)
     await asyncio.wait_for(asyncio.gather(*done), 5)
     replies = [m["text"] for m in to_chat(bot_app, 606)]
     assert len(replies) == 9 and sum("very fast" in r for r in replies) == 1
     skipped = services.ops.skipped_updates(50)
     assert len(skipped) == 4 and all(reason == "flood: over the per-person limit" for *_, reason, _ in skipped)
+
+
+async def test_commands_over_the_limit_are_delayed_and_read_not_refused(bot_app, services):
+    intake = Intake(bot_app, services, window=0.2, per_minute=20)  # 8 at once; a merged reply every 3 s
+    done = await submit_all(intake, [raw_message(610, "/hotline passport") for _ in range(10)])
+    await asyncio.wait_for(asyncio.gather(*done), 10)
+    replies = [m["text"] for m in to_chat(bot_app, 610)]
+    assert len(replies) == 10 and sum("read them together" in r for r in replies) == 1
+    assert "I read your 2 messages together" in replies[-1]
+    assert services.ops.skipped_updates() == []
 
 
 async def test_a_command_after_open_forwards_is_answered_after_them(bot_app, services):
