@@ -239,6 +239,7 @@ def serve_ours_nolimit() -> None:
     """Our composition (all handlers, services, the durable polling loop) without AIORateLimiter."""
     from bot.app import _post_init, build_application
     from bot.config import load_settings
+    from bot.intake import Intake
     from bot.polling import poll_until_stopped
     from bot.services import Services
 
@@ -254,7 +255,7 @@ def serve_ours_nolimit() -> None:
             async with app:
                 await app.start()
                 await _post_init(app)
-                await poll_until_stopped(app, services.ops, stop)
+                await poll_until_stopped(app, Intake(app, services), stop)
                 await app.stop()
         finally:
             services.close()

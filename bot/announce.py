@@ -416,6 +416,13 @@ def stats(services: Services, lang: str = "en") -> str:
     scheduled = len(ops.scheduled_broadcasts())
     if running or scheduled:
         lines += ["", t(lang, "staff_stats_broadcasts", running=str(running), scheduled=str(scheduled))]
+    skipped = ops.count_skipped(services.now() - timedelta(days=7))
+    if skipped:
+        lines += ["", t(lang, "staff_stats_skipped", n=str(skipped))]
+    for condition in services.health.conditions():  # disk full, read-only: the bot runs on from memory
+        lines += ["", t(lang, "staff_stats_storage", what=escape(condition.label),
+                        since=format_when(datetime.fromtimestamp(condition.since, TAIPEI)),
+                        reason=escape(condition.reason))]
     return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 
 Handlers are registered in one ordered list (`handler_table`). Updates are fetched by our own
 polling loop (bot/polling.py), which confirms an update to Telegram only after it was handled,
-or by a webhook whose HTTP answer comes after handling (bot/webhook.py).
+or by a webhook whose HTTP answer comes after handling (bot/webhook.py); both hand every update
+to bot/intake.py (one update at a time de-serialised, bursts read together, the flood gate).
+Start-up failures end with one line naming what is wrong and exit code 2.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import gc
 import logging
 import signal
 
-from telegram import BotCommand, BotCommandScopeChat, Update
-from telegram.error import TelegramError
+from telegram import BotCommand, BotCommandScopeChat
+from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -22,20 +24,20 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest
 
 from bot.assistant import CITIZEN_COMMANDS
-from bot.config import Settings
+from bot.config import DEFAULT_API_BASE, Settings
+from bot.health import is_storage_error
 from bot.i18n import tmap
 from bot.lock import AlreadyRunning, InstanceLock
 from bot.logs import setup_logging
 from bot.opstore import OpStoreError
 from bot.services import Services
 from bot.store import StoreError
-from handlers import broadcast_jobs, callbacks, citizen, errors, flood, staff, subscriptions
+from handlers import broadcast_jobs, callbacks, citizen, errors, staff, subscriptions
 
 log = logging.getLogger("bot")
 
@@ -53,13 +55,13 @@ class _MentionsMe(filters.MessageFilter):
 
 PRIVATE = filters.ChatType.PRIVATE
 QUESTION = filters.TEXT & ~filters.COMMAND
+CAPTIONED = filters.CAPTION & ~filters.TEXT  # a photo, video or document with a caption: read as a question
 
 
 def handler_table() -> list[tuple[int, BaseHandler]]:
-    """Every handler, in the order PTB tries them; group -1 runs first for every update."""
+    """Every handler, in the order PTB tries them. (The flood gate sits before them, in bot/intake.py.)"""
     commands = ["help", "news", "workshops", "trafficking", "contact", "hotline", "search"]
     return [
-        (-1, TypeHandler(Update, flood.gate)),
         (0, CommandHandler("start", citizen.start)),
         (0, CommandHandler(commands, citizen.command)),
         (0, CommandHandler("language", citizen.language)),
@@ -67,9 +69,10 @@ def handler_table() -> list[tuple[int, BaseHandler]]:
         *[(0, h) for h in staff.handlers()],
         (0, CallbackQueryHandler(callbacks.button)),
         (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
+        (0, MessageHandler(CAPTIONED & PRIVATE, citizen.text)),
         (0, MessageHandler(QUESTION & filters.ChatType.GROUPS & _MentionsMe(), citizen.text)),
         (0, MessageHandler(filters.COMMAND & PRIVATE, citizen.command)),
-        (0, MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, citizen.non_text)),
+        (0, MessageHandler(PRIVATE & ~filters.TEXT & ~filters.CAPTION & ~filters.StatusUpdate.ALL, citizen.non_text)),
     ]
 
 
@@ -79,10 +82,29 @@ def menu_commands(lang: str = "en") -> list[BotCommand]:
 
 
 RETENTION_EVERY_S = 6 * 3600  # the question log's retention is applied at start-up and four times a day
+STORE_WATCH_S = 2.0  # how soon the bot sees posts another process (an import, `post add`) wrote
+STORAGE_RETRY_S = 5.0  # how often writes that failed (disk full, read-only) are tried again
+
+
+def _apply_retention(services: Services) -> None:
+    try:
+        services.apply_retention()
+    except Exception as exc:
+        if not is_storage_error(exc):
+            raise
+        services.health.failed("state", exc, doing="applying the question log's retention")
 
 
 async def _retention(context) -> None:
-    context.application.bot_data["services"].apply_retention()
+    _apply_retention(context.application.bot_data["services"])
+
+
+async def _watch_store(context) -> None:
+    context.application.bot_data["services"].refresh_store()
+
+
+async def _retry_storage(context) -> None:
+    context.application.bot_data["services"].retry_state()
 
 
 async def _post_init(app: Application) -> None:
@@ -119,29 +141,36 @@ def build_application(settings: Settings, services: Services, *, rate_limit: boo
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.reply_max_rate, max_retries=2))
     app = builder.build()
     app.bot_data["services"] = services
-    app.bot_data["flood"] = flood.make_gate(settings)
     for group, handler in handler_table():
         app.add_handler(handler, group=group)
     app.add_error_handler(errors.on_error)
     return app
 
 
-def _stop_while_starting(signum, frame) -> None:
-    raise SystemExit(0)
-
-
 def run_bot(settings: Settings, *, webhook: bool = False) -> int:
-    """Run until SIGTERM/SIGINT; finish the update in hand, write state, exit 0."""
-    # A stop asked for while the store and indexes load (a second or so) is a clean stop too; once
-    # running, the Application's own signal handlers take over.
-    signal.signal(signal.SIGTERM, _stop_while_starting)
-    setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret))
+    """Run until SIGTERM/SIGINT; finish the update in hand, write state, exit 0. A start-up failure
+    is one line in the log and exit code 2 (3: another bot already runs on this store)."""
+    setup_logging(settings.log_level, secrets=(settings.token, settings.webhook_secret),
+                  personal=settings.log_personal)
+    if webhook and not settings.webhook_secret:
+        log.error("cannot start: webhook mode needs BOT_WEBHOOK_SECRET (16-256 characters of A-Z, a-z, 0-9, _ or -)")
+        return 2
+    # A SIGTERM during start-up (loading the store takes a moment) ends the start cleanly too.
+    stopping: list[int] = []
+    early = {sig: signal.signal(sig, lambda signum, _frame: stopping.append(signum))
+             for sig in (signal.SIGTERM, signal.SIGINT)}
     lock = InstanceLock(settings.lock_path)
     try:
         lock.acquire()
-    except AlreadyRunning as exc:
-        log.error("%s", exc)
-        return 3
+    except (AlreadyRunning, OSError) as exc:
+        for sig, previous in early.items():
+            signal.signal(sig, previous)
+        if isinstance(exc, AlreadyRunning):
+            log.error("%s", exc)
+            return 3
+        log.error("cannot start: cannot create the lock file %s (%s): make the folder writable",
+                  settings.lock_path, exc.strerror)
+        return 2
     try:
         services = Services.open(settings)
     except (StoreError, OpStoreError) as exc:
@@ -153,13 +182,16 @@ def run_bot(settings: Settings, *, webhook: bool = False) -> int:
     gc.collect()
     gc.freeze()
     try:
-        return asyncio.run(_serve(settings, services, webhook))
+        return asyncio.run(_serve(settings, services, webhook, stopping))
     finally:
+        for sig, previous in early.items():
+            signal.signal(sig, previous)
         services.close()
         lock.release()
 
 
-async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
+async def _serve(settings: Settings, services: Services, webhook: bool, stopping: list[int] | None = None) -> int:
+    from bot.intake import Intake
     from bot.polling import poll_until_stopped
     from bot.webhook import serve_webhook
 
@@ -168,19 +200,41 @@ async def _serve(settings: Settings, services: Services, webhook: bool) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with app:
+    if stopping:  # asked to stop while starting
+        stop.set()
+    try:
+        await app.initialize()
+    except InvalidToken:
+        log.error("cannot start: Telegram rejected the token (getMe): copy it again from @BotFather into "
+                  "TELEGRAM_BOT_TOKEN")
+        return 2
+    except NetworkError as exc:  # TimedOut is a NetworkError
+        where = "Telegram" if settings.api_base_url == DEFAULT_API_BASE else settings.api_base_url
+        log.error("cannot start: cannot reach %s (%s): check the network, a proxy or TELEGRAM_API_BASE_URL",
+                  where, type(exc).__name__)
+        return 2
+    except TelegramError as exc:
+        log.error("cannot start: Telegram refused getMe (%s: %s)", type(exc).__name__, exc)
+        return 2
+    try:
         await app.start()
         await _post_init(app)  # run_polling would call it; our own loop does
-        services.apply_retention()
+        _apply_retention(services)
         app.job_queue.run_repeating(_retention, interval=RETENTION_EVERY_S, first=RETENTION_EVERY_S,
                                     name="question-log-retention")
+        app.job_queue.run_repeating(_watch_store, interval=STORE_WATCH_S, first=STORE_WATCH_S, name="store-watch")
+        app.job_queue.run_repeating(_retry_storage, interval=STORAGE_RETRY_S, first=STORAGE_RETRY_S,
+                                    name="storage-retry")
         await broadcast_jobs.resume_broadcasts(app)
+        intake = Intake(app, services)
         try:
             if webhook:
-                await serve_webhook(app, settings, services, stop)
+                await serve_webhook(app, settings, intake, stop)
             else:
-                await poll_until_stopped(app, services.ops, stop)
+                await poll_until_stopped(app, intake, stop)
         finally:
             await app.stop()
+    finally:
+        await app.shutdown()
     log.info("stopped cleanly")
     return 0

@@ -7,6 +7,7 @@ gets the same answer. It knows nothing about Telegram: it returns `Reply` specs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from bot import callbacks, render
@@ -39,13 +40,17 @@ class Assistant:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
 
     # -- free text ---------------------------------------------------------------
-    def ask(self, text: str, lang: str = "en") -> tuple[Answer, Reply]:
+    def ask(self, text: str, lang: str = "en", *, messages: int = 1) -> tuple[Answer, Reply]:
         """The answer and the reply to a question; `lang` is the person's interface language, used when
-        the message itself does not show which language it is written in."""
+        the message itself does not show which language it is written in. `messages` > 1 when it is
+        several messages read together (one engine call, so one safety check, over all of them)."""
         now = self.clock()
         answer = self.engine.answer(text, now=now)
-        reply = render.render_answer(answer, self.engine.posts, self.engine.contacts,
-                                     lang=reply_language(text, lang), now=now, bot_username=self.bot_username)
+        lang = reply_language(text, lang)
+        reply = render.render_answer(answer, self.engine.posts, self.engine.contacts, lang=lang, now=now,
+                                     bot_username=self.bot_username)
+        if messages > 1:
+            reply = replace(reply, text=render.fit(t(lang, "burst_read", n=str(messages)) + "\n\n" + reply.text))
         return answer, reply
 
     # -- commands ------------------------------------------------------------------

@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.filelock import LockError
 from bot.models import (
     RecordError,
     contact_from_record,
@@ -29,6 +31,7 @@ from bot.models import (
     post_from_record,
     with_translations,
 )
+from bot.opstore import OpStoreError
 from bot.store import PostStore, StoreError
 
 
@@ -86,8 +89,18 @@ def print_reply(reply, out=sys.stdout) -> list:
     return buttons
 
 
+def _console_language(lang: str):
+    from bot.i18n import t
+    from bot.render import Reply
+
+    return lang, Reply(t(lang, "language_set"))
+
+
 def cmd_chat(settings: Settings, lang: str = "en") -> int:
+    from bot import callbacks
     from bot.assistant import Assistant
+    from bot.i18n import INTERFACE_LANGS, t
+    from bot.render import Reply
 
     assistant = Assistant(_engine_from_files(None, None, settings))
     print("Console mode (no Telegram): type a question, /help for commands, a button number to press it, Ctrl-D to quit.")
@@ -101,10 +114,22 @@ def cmd_chat(settings: Settings, lang: str = "en") -> int:
         if not line:
             continue
         if line.isdigit() and 1 <= int(line) <= len(buttons) and buttons[int(line) - 1].data:
-            reply = assistant.press(buttons[int(line) - 1].data, lang)
+            data = buttons[int(line) - 1].data
+            action = callbacks.decode(data)
+            if action is not None and action.kind == "lang":
+                lang, reply = _console_language(action.args[0])
+            else:
+                reply = assistant.press(data, lang)
         elif line.startswith("/"):
             name, _, args = line[1:].partition(" ")
-            reply = assistant.command(name.lower(), args, lang) or assistant.help(lang)
+            name = name.lower()
+            if name == "language":  # "/language zh" switches at once; "/language" offers the choice
+                chosen = args.strip().lower()
+                lang, reply = _console_language(chosen) if chosen in INTERFACE_LANGS else (lang, assistant.language_menu(lang))
+            elif name in ("subscribe", "unsubscribe", "subscriptions"):
+                reply = Reply(t(lang, "console_subscribe"))  # announcements go to Telegram chats only
+            else:
+                reply = assistant.command(name, args, lang) or assistant.help(lang)
         else:
             _, reply = assistant.ask(line, lang)
         if reply is None:
@@ -168,28 +193,23 @@ def cmd_import(settings: Settings, path: str) -> int:
     store = _open_store(settings)
     contacts = [r for r in records if is_contact_record(r)]
     posts = [r for r in records if not is_contact_record(r)]
-    total = {"added": 0, "updated": 0, "unchanged": 0, "rejected": []}
-    if posts:
-        bar = _progress(len(posts))
-        rep = store.upsert_posts(posts, source=f"import {Path(path).name}", progress=bar.update if bar else None)
+    bar = _progress(len(posts))
+    try:
+        reports = store.import_records(posts, contacts, source=f"import {Path(path).name}",
+                                       progress=bar.update if bar else None)
+    finally:
         if bar:
             bar.close()
-        for k in ("added", "updated", "unchanged"):
-            total[k] += getattr(rep, k)
-        total["rejected"] += rep.rejected
-    if contacts:
-        rep = store.upsert_contacts(contacts)
-        for k in ("added", "updated", "unchanged"):
-            total[k] += getattr(rep, k)
-        total["rejected"] += rep.rejected
-    store.close()
-    for reason in total["rejected"][:20]:
+        store.close()
+    added, updated, unchanged = (sum(getattr(r, k) for r in reports) for k in ("added", "updated", "unchanged"))
+    rejected = [reason for r in reports for reason in r.rejected]
+    for reason in rejected[:20]:
         print(f"rejected: {reason}", file=sys.stderr)
-    if len(total["rejected"]) > 20:
-        print(f"... and {len(total['rejected']) - 20} more rejected", file=sys.stderr)
-    print(f"{len(posts)} posts and {len(contacts)} contacts read: {total['added']} added, {total['updated']} updated, "
-          f"{total['unchanged']} unchanged, {len(total['rejected'])} rejected")
-    return 1 if total["rejected"] else 0
+    if len(rejected) > 20:
+        print(f"... and {len(rejected) - 20} more rejected", file=sys.stderr)
+    print(f"{len(posts)} posts and {len(contacts)} contacts read: {added} added, {updated} updated, "
+          f"{unchanged} unchanged, {len(rejected)} rejected")
+    return 1 if rejected else 0
 
 
 def _progress(n: int):
@@ -407,12 +427,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A failure the user can fix (a setting, a store, a folder) is one line on
+    stderr and exit code 2, never a traceback; a reader that stops reading (`| head`) ends it quietly."""
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    try:
+        return _run(args, settings)
+    except BrokenPipeError:
+        # The reader went away (`python -m bot ask … | head`): stop writing, and let no flush at exit
+        # raise the same error again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, as a shell reports a process ended by a closed pipe
+    except (StoreError, OpStoreError, LockError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args, settings: Settings) -> int:
     if args.cmd == "chat":
         return cmd_chat(settings, args.lang)
     if args.cmd == "ask":

@@ -40,6 +40,8 @@ class Settings:
     broadcast_rate: float = 25.0
     reply_max_rate: float = 0.0  # 0: no overall cap on replies (the per-group cap and 429 retries stay)
     rate_limit_per_minute: int = 20
+    burst_window_s: float = 1.5  # a person's forwards and fast messages are read together after this quiet time
+    log_personal: bool = False  # BOT_LOG_PERSONAL=1: let the library's loggers print names and texts (debugging)
 
     @property
     def operational_path(self) -> Path:
@@ -71,14 +73,15 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     return value
 
 
-def _rate(env: Mapping[str, str], name: str, default: float, lo: float, hi: float = 1000.0) -> float:
+def _rate(env: Mapping[str, str], name: str, default: float, lo: float, hi: float = 1000.0,
+          unit: str = "messages per second") -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be messages per second, got {raw!r}") from None
+        raise ConfigError(f"{name} must be {unit}, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
     return value
@@ -123,6 +126,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
     if secret and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", secret):
         raise ConfigError("BOT_WEBHOOK_SECRET must be 16-256 characters of A-Z, a-z, 0-9, _ or -")
 
+    personal = env.get("BOT_LOG_PERSONAL", "").strip().lower()
+    if personal not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"BOT_LOG_PERSONAL must be 1 or 0, got {personal!r}")
+
     rate = _rate(env, "BOT_BROADCAST_RATE", 25.0, 0.1)
     reply_rate = _rate(env, "BOT_REPLY_MAX_RATE", 0.0, 0.0)  # 0: no overall cap on replies
 
@@ -141,4 +148,6 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         broadcast_rate=rate,
         reply_max_rate=reply_rate,
         rate_limit_per_minute=_int(env, "BOT_USER_MESSAGES_PER_MINUTE", 20, 1, 10_000),
+        burst_window_s=_rate(env, "BOT_BURST_WINDOW_S", 1.5, 0.0, 10.0, unit="seconds"),
+        log_personal=personal in ("1", "true", "yes"),
     )

@@ -20,7 +20,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from bot.config import DATA_DIR, DEFAULT_API_BASE, Settings
@@ -60,6 +60,7 @@ def run_doctor(settings: Settings, *, out: TextIO | None = None) -> int:
                f"move {settings.operational_path} aside (a new one is created) or restore it from a backup")
     report.run("instance lock", lambda: _check_lock(report, settings),
                f"check the permissions of {settings.lock_path.parent}")
+    report.run("storage", lambda: _check_space(report, settings), "check the disks the stores live on")
     _check_data(report)
     if settings.token:
         report.run("Telegram", lambda: asyncio.run(_check_telegram(report, settings)),
@@ -138,10 +139,15 @@ def _check_opstore(report: _Report, s: Settings) -> None:
         return
     try:
         subscribers = ops.count_subscribers()
-        last = ops.last_update_id()
+        marks = ops.update_marks()
         unfinished = len(ops.unfinished_broadcasts())
+        skipped = ops.count_skipped(datetime.now(UTC) - timedelta(days=7))
     finally:
         ops.close()
+    bot_id = int(s.token.split(":", 1)[0]) if s.token else None
+    if bot_id is not None:
+        marks = {bot_id: marks[bot_id]} if bot_id in marks else {}
+    last = ", ".join(f"{value} of bot {key}" for key, value in sorted(marks.items())) or "none yet"
     conn = sqlite3.connect(f"{s.operational_path.resolve().as_uri()}?mode=ro", uri=True, timeout=5.0)
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -153,8 +159,35 @@ def _check_opstore(report: _Report, s: Settings) -> None:
         return
     report.ok(f"operational store: {path} opens, integrity ok, "
               f"{subscribers.get('active', 0)} active and {subscribers.get('blocked', 0)} blocked subscriber(s), "
-              f"last handled update {last if last is not None else 'none yet'}, "
-              f"{unfinished} unfinished broadcast(s)")
+              f"last handled update {last}, {unfinished} unfinished broadcast(s), "
+              f"{skipped} update(s) skipped in the last 7 days (unreadable, or over the flood cap; "
+              "the reasons are in the log)")
+
+
+FREE_SPACE_MIN = 20 * 1024 * 1024  # below this the state database and the store soon cannot be written
+
+
+def _check_space(report: _Report, s: Settings) -> None:
+    """Disk full or read-only: the running bot degrades (answers from memory, retries its writes);
+    the doctor names the condition and where."""
+    folders = {s.db_path.parent: "post store", s.operational_path.parent: "state database"}
+    for folder, what in folders.items():
+        if not folder.is_dir():
+            continue
+        st = os.statvfs(folder)
+        free = st.f_bavail * st.f_frsize
+        if st.f_flag & os.ST_RDONLY:
+            report.problem(f"storage: the {what} folder {folder} is on a read-only file system, so the bot cannot "
+                           "save posts, subscribers or the update mark (it still answers from memory).",
+                           "remount it read-write or point BOT_DB_PATH / BOT_STATE_PATH at a writable place")
+        elif not os.access(folder, os.W_OK):
+            report.problem(f"storage: the {what} folder {folder} is not writable by this user.",
+                           f"give the bot's user write access to {folder}")
+        elif free < FREE_SPACE_MIN:
+            report.problem(f"storage: only {free // 1024} KB free where the {what} lives ({folder}); writes will "
+                           "fail (the bot then answers from memory and retries).", "free disk space")
+        else:
+            report.ok(f"storage: {free // (1024 * 1024)} MB free and writable where the {what} lives ({folder})")
 
 
 def _check_lock(report: _Report, s: Settings) -> None:

@@ -1,7 +1,8 @@
-"""Per-user flood control: a token bucket in front of every handler.
+"""Per-user flood control: a token bucket per person, consulted by bot/intake.py.
 
-A user who sends faster than the bucket refills is told once to slow down and then ignored
-until the bucket has refilled; other users are not affected.
+A person who sends faster than the bucket refills is told once; what they send meanwhile is
+merged into fewer replies (or, when it cannot be merged, refused with that one notice) until the
+bucket has refilled; other people are not affected.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ class FloodGate:
         self._buckets: dict[int, _Bucket] = {}
 
     def check(self, user_id: int) -> str:
-        """'ok' to handle, 'warn' to send one slow-down notice, 'drop' to ignore silently."""
+        """'ok' within the limit; 'warn' over it for the first time in this flood (send the one
+        notice); 'drop' over it again (no further notice)."""
         now = self.clock()
         b = self._buckets.get(user_id)
         if b is None:

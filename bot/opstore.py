@@ -34,6 +34,8 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
+from bot.privacy import mask_personal
+
 try:
     from zoneinfo import ZoneInfo
 
@@ -54,6 +56,7 @@ DeliveryState = Literal["sent", "failed"]
 DECLINED_KINDS = frozenset({"none", "declined"})
 _HASH_RE = re.compile(r"^[0-9a-f]{16,128}$")
 _MAX_REASON = 300
+HANDLED_KEEP = timedelta(days=2)  # webhook update ids kept against re-deliveries
 _MAX_QUESTION = 1000
 _CHUNK = 1000
 
@@ -177,10 +180,30 @@ class OperationalStore(Protocol):
     def user_language(self, user_id: int) -> str | None: ...
     def set_user_language(self, user_id: int, lang: str) -> None: ...
 
-    # polling offset
-    def last_update_id(self) -> int | None: ...
-    def last_update_at(self) -> datetime | None: ...
-    def set_last_update_id(self, update_id: int) -> None: ...
+    # updates: the handled-update mark, keyed by the bot's id (a store may serve another bot later),
+    # updates skipped on purpose (with the reason), webhook deliveries already handled, and the
+    # update in hand (so one that kills the process again and again is skipped, not retried forever)
+    def last_update_id(self, bot_id: int) -> int | None: ...
+    def last_update_at(self, bot_id: int) -> datetime | None: ...
+    def set_last_update_id(self, bot_id: int, update_id: int) -> None: ...
+    def update_marks(self) -> dict[int, int]:
+        """Every bot's last handled update; not in the Protocol, for `doctor` (which may not know the bot)."""
+        rows = self._q("SELECT key, value FROM meta WHERE key LIKE 'last_update:%'").fetchall()
+        return {int(key.split(":", 1)[1]): int(value.split("|", 1)[0]) for key, value in rows}
+
+    def record_skipped(self, bot_id: int, update_id: int, kind: str, reason: str) -> None: ...
+    def count_skipped(self, since: datetime) -> int: ...
+    def mark_handled(self, bot_id: int, update_id: int) -> bool: ...
+    def was_handled(self, bot_id: int, update_id: int) -> bool: ...
+    def purge_handled(self, older_than: timedelta = ..., now: datetime | None = None) -> int: ...
+    def begin_update(self, bot_id: int, update_id: int) -> int: ...
+    def end_update(self, bot_id: int) -> None: ...
+
+    # a random secret made once per store (the question log's salt)
+    def secret(self, name: str) -> str: ...
+
+    # one small write: can the store be written (again)?
+    def touch(self) -> None: ...
 
     # question log
     def log_question(
@@ -192,10 +215,12 @@ class OperationalStore(Protocol):
         user_hash: str | None,
         *,
         at: datetime | None = None,
+        lang: str | None = None,
     ) -> None: ...
     def questions_today(self, now: datetime | None = None) -> dict[str, int]: ...
     def purge_questions(self, older_than_days: int, now: datetime | None = None) -> int: ...
     def declined_questions(self, limit: int = 50) -> list[QuestionRecord]: ...
+    def forget_questions(self, user_hash: str) -> int: ...
 
     def close(self) -> None: ...
 
@@ -341,6 +366,29 @@ _MIGRATIONS: tuple[str, ...] = (
         lang    TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 3: updates skipped on purpose, webhook deliveries handled; the question log forgets the old
+    # user hashes (they were derived from the bot token, so anyone with the token could re-link them)
+    # and its texts are masked (in _after_migration).
+    """
+    CREATE TABLE skipped_updates (
+        bot_id     INTEGER NOT NULL,
+        update_id  INTEGER NOT NULL,
+        kind       TEXT NOT NULL,
+        reason     TEXT NOT NULL,
+        skipped_at TEXT NOT NULL,
+        PRIMARY KEY (bot_id, update_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE handled_updates (
+        bot_id     INTEGER NOT NULL,
+        update_id  INTEGER NOT NULL,
+        handled_at TEXT NOT NULL,
+        PRIMARY KEY (bot_id, update_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX handled_updates_at ON handled_updates(handled_at);
+    UPDATE questions SET user_hash = NULL;
+    CREATE INDEX questions_user ON questions(user_hash) WHERE user_hash IS NOT NULL;
+    ALTER TABLE questions ADD COLUMN lang TEXT;
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -370,7 +418,7 @@ class SQLiteOperationalStore:
         if not memory:
             if self.path.is_dir():
                 raise OpStoreError(f"operational store {self.path} is a folder, not a SQLite file")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_private()
         try:
             conn = sqlite3.connect(str(self.path), isolation_level=None, timeout=5.0)
         except sqlite3.Error as exc:
@@ -378,6 +426,14 @@ class SQLiteOperationalStore:
         try:
             self._configure(conn, memory)
             self._migrate(conn)
+        except sqlite3.OperationalError as exc:
+            # A valid database that cannot be written (a read-only folder or file, a full disk) is
+            # not a corrupt one: say what is wrong with the place, not with the file.
+            conn.close()
+            raise OpStoreError(
+                f"cannot write operational store {self.path} ({exc}): make it and its folder writable, "
+                "free disk space, or set BOT_STATE_PATH to a writable place"
+            ) from None
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise OpStoreError(
@@ -388,6 +444,27 @@ class SQLiteOperationalStore:
             conn.close()
             raise
         return conn
+
+    def _create_private(self) -> None:
+        """Create the folder (0700) and an empty database file (0600) that only the owner can read;
+        SQLite gives its -wal and -shm files the database file's permissions."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        except PermissionError:
+            if self.path.is_file():  # readable but not writable: SQLite says what it can do
+                return
+            raise OpStoreError(
+                f"cannot create operational store {self.path}: permission denied; make the folder writable "
+                "or set BOT_STATE_PATH to a writable place"
+            ) from None
+        except OSError as exc:
+            if self.path.is_file():
+                return
+            raise OpStoreError(
+                f"cannot create operational store {self.path}: {exc.strerror}; make the folder writable, "
+                "free disk space, or set BOT_STATE_PATH to a writable place"
+            ) from None
 
     def _configure(self, conn: sqlite3.Connection, memory: bool) -> None:
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
@@ -420,6 +497,8 @@ class SQLiteOperationalStore:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            if target == 3:
+                _mask_logged_questions(conn)
 
     def close(self) -> None:
         """Close the file; safe to call twice."""
@@ -829,16 +908,21 @@ class SQLiteOperationalStore:
             (user_id, str(lang)[:16]),
         )
 
-    def last_update_id(self) -> int | None:
-        row = self._q("SELECT value FROM meta WHERE key = 'last_update'").fetchone()
+    def _mark_key(self, bot_id: int) -> str:
+        return f"last_update:{int(bot_id)}"
+
+    def last_update_id(self, bot_id: int) -> int | None:
+        """The last update this bot handled. Keyed by the bot's id: the same store pointed at another
+        bot (a new token) must not skip that bot's updates as already handled."""
+        row = self._q("SELECT value FROM meta WHERE key = ?", (self._mark_key(bot_id),)).fetchone()
         return int(row[0].split("|", 1)[0]) if row else None
 
-    def last_update_at(self) -> datetime | None:
+    def last_update_at(self, bot_id: int) -> datetime | None:
         """When the last handled update was recorded (Telegram restarts ids after a quiet week)."""
-        row = self._q("SELECT value FROM meta WHERE key = 'last_update'").fetchone()
+        row = self._q("SELECT value FROM meta WHERE key = ?", (self._mark_key(bot_id),)).fetchone()
         return datetime.fromisoformat(row[0].split("|", 1)[1]) if row else None
 
-    def set_last_update_id(self, update_id: int) -> None:
+    def set_last_update_id(self, bot_id: int, update_id: int) -> None:
         """Remember the last handled update and when. Not forced upward: Telegram may restart ids
         after a week without updates.
 
@@ -848,16 +932,97 @@ class SQLiteOperationalStore:
         """
         self._q("PRAGMA synchronous=NORMAL")
         try:
-            self._write_last_update(update_id)
+            # One row, one statement: the id and when, written together.
+            self._q(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (self._mark_key(bot_id), f"{int(update_id)}|{_iso(_now())}"),
+            )
         finally:
             self._q(f"PRAGMA synchronous={self.synchronous}")
 
-    def _write_last_update(self, update_id: int) -> None:
-        # One row, one statement: the id and when, written together.
+    def update_marks(self) -> dict[int, int]:
+        """Every bot's last handled update; not in the Protocol, for `doctor` (which may not know the bot)."""
+        rows = self._q("SELECT key, value FROM meta WHERE key LIKE 'last_update:%'").fetchall()
+        return {int(key.split(":", 1)[1]): int(value.split("|", 1)[0]) for key, value in rows}
+
+    def record_skipped(self, bot_id: int, update_id: int, kind: str, reason: str) -> None:
+        """An update deliberately not handled (unreadable, crashed the bot again and again, over the
+        flood cap): which one, what kind, why. Never its content."""
         self._q(
-            "INSERT INTO meta (key, value) VALUES ('last_update', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (f"{int(update_id)}|{_iso(_now())}",),
+            "INSERT INTO skipped_updates (bot_id, update_id, kind, reason, skipped_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (bot_id, update_id) DO UPDATE SET reason = excluded.reason, skipped_at = excluded.skipped_at",
+            (int(bot_id), int(update_id), str(kind)[:40], _short(str(reason), _MAX_REASON), _iso(_now())),
         )
+
+    def count_skipped(self, since: datetime) -> int:
+        row = self._q("SELECT count(*) FROM skipped_updates WHERE skipped_at >= ?", (_iso(since),)).fetchone()
+        return int(row[0])
+
+    def skipped_updates(self, limit: int = 20) -> list[tuple[int, int, str, str, str]]:
+        """(bot_id, update_id, kind, reason, when), newest first; not in the Protocol, for staff and tests."""
+        return self._q(
+            "SELECT bot_id, update_id, kind, reason, skipped_at FROM skipped_updates ORDER BY skipped_at DESC LIMIT ?",
+            (max(1, int(limit)),),
+        ).fetchall()
+
+    def mark_handled(self, bot_id: int, update_id: int) -> bool:
+        """Record a webhook delivery as handled; False if it already was (a replay)."""
+        self._q("PRAGMA synchronous=NORMAL")  # as set_last_update_id: survives a kill, one per update
+        try:
+            cur = self._q(
+                "INSERT OR IGNORE INTO handled_updates (bot_id, update_id, handled_at) VALUES (?, ?, ?)",
+                (int(bot_id), int(update_id), _iso(_now())),
+            )
+        finally:
+            self._q(f"PRAGMA synchronous={self.synchronous}")
+        return cur.rowcount > 0
+
+    def was_handled(self, bot_id: int, update_id: int) -> bool:
+        row = self._q(
+            "SELECT 1 FROM handled_updates WHERE bot_id = ? AND update_id = ?", (int(bot_id), int(update_id))
+        ).fetchone()
+        return row is not None
+
+    def purge_handled(self, older_than: timedelta = HANDLED_KEEP, now: datetime | None = None) -> int:
+        """Forget handled webhook deliveries older than Telegram ever re-delivers (within a day)."""
+        cutoff = (now or _now()) - older_than
+        return self._q("DELETE FROM handled_updates WHERE handled_at < ?", (_iso(cutoff),)).rowcount
+
+    def begin_update(self, bot_id: int, update_id: int) -> int:
+        """Note that this update is in hand; returns how many earlier runs died with it in hand."""
+        key = f"in_hand:{int(bot_id)}"
+        row = self._q("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        earlier = 0
+        if row:
+            held, _, count = row[0].partition("|")
+            earlier = int(count or 0) if held == str(int(update_id)) else 0
+        self._q(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, f"{int(update_id)}|{earlier + 1}"),
+        )
+        return earlier
+
+    def end_update(self, bot_id: int) -> None:
+        self._q("DELETE FROM meta WHERE key = ?", (f"in_hand:{int(bot_id)}",))
+
+    def touch(self) -> None:
+        """One small write (a timestamp in meta): raises if the database cannot be written."""
+        self._q(
+            "INSERT INTO meta (key, value) VALUES ('touched', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (_iso(_now()),),
+        )
+
+    def secret(self, name: str) -> str:
+        """A random secret made the first time it is asked for and kept in this store (never derived
+        from the token): the question log's salt."""
+        key = f"secret:{name}"
+        row = self._q("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        if row:
+            return row[0]
+        import secrets
+
+        self._q("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, secrets.token_hex(32)))
+        return self._q("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
 
     # -- question log --------------------------------------------------------------------
     def log_question(
@@ -869,8 +1034,11 @@ class SQLiteOperationalStore:
         user_hash: str | None,
         *,
         at: datetime | None = None,
+        lang: str | None = None,
     ) -> None:
-        """Keep a question for statistics and staff review, never who asked it.
+        """Keep a question for statistics and staff review, never who asked it: the text is kept with
+        digit runs of 4 or more and e-mail addresses masked (bot/privacy.py), and the language the
+        engine read it in.
 
         user_hash must be a hex digest (see hash_user); a raw id or a name is refused.
         """
@@ -879,14 +1047,15 @@ class SQLiteOperationalStore:
                 "user_hash must be a salted hex digest (bot.opstore.hash_user), not a user id or name"
             )
         self._q(
-            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 _iso(at or _now()),
                 str(kind or "none")[:20],
-                _short(str(text), _MAX_QUESTION),
+                _short(mask_personal(str(text)), _MAX_QUESTION),
                 top_id,
                 None if score is None else float(score),
                 user_hash,
+                None if lang is None else str(lang)[:16],
             ),
         )
 
@@ -921,10 +1090,25 @@ class SQLiteOperationalStore:
         )
         return [QuestionRecord(*r) for r in rows]
 
+    def forget_questions(self, user_hash: str) -> int:
+        """Delete every logged question of one asker ("Clear this chat"); returns how many."""
+        return self._q("DELETE FROM questions WHERE user_hash = ?", (user_hash,)).rowcount
+
+
+def _mask_logged_questions(conn: sqlite3.Connection) -> None:
+    """Schema 3: questions logged before masking existed get it now (one transaction)."""
+    rows = conn.execute("SELECT id, text FROM questions").fetchall()
+    changed = [(mask_personal(text), qid) for qid, text in rows if mask_personal(text) != text]
+    if changed:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("UPDATE questions SET text = ? WHERE id = ?", changed)
+        conn.execute("COMMIT")
+
 
 def hash_user(user_id: int, salt: str | bytes) -> str:
     """A salted, keyed hash of a user id (HMAC-SHA256, 32 hex chars) for counting distinct askers
-    without storing who they are. Keep the salt secret and out of the database."""
+    without storing who they are. The salt is a random secret (SQLiteOperationalStore.secret), never
+    derived from the bot token."""
     import hashlib
     import hmac
 

@@ -6,7 +6,6 @@ tmp store. Nothing here imports Telegram.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import deque
@@ -17,13 +16,16 @@ from bot.answer import TAIPEI, AnswerEngine
 from bot.answer_types import Answer
 from bot.assistant import Assistant
 from bot.config import Settings
-from bot.opstore import SQLiteOperationalStore
-from bot.store import PostStore
+from bot.health import Health, is_storage_error
+from bot.opstore import SQLiteOperationalStore, hash_user
+from bot.store import PostStore, StoreError
 
 log = logging.getLogger(__name__)
 CHAT_MEMORY = 200  # message ids per chat kept for "Clear this chat"
+DELETABLE_S = 48 * 3600 - 60  # Telegram lets a bot delete messages for 48 hours
 QUESTION_BATCH = 25
 QUESTION_FLUSH_S = 5.0
+QUESTION_BACKLOG = 2_000  # questions kept in memory while the state database cannot be written
 
 
 @dataclass
@@ -34,7 +36,9 @@ class Services:
     engine: AnswerEngine
     assistant: Assistant
     salt: str = ""
-    _chat_messages: dict[int, deque[int]] = field(default_factory=dict)
+    health: Health = field(default_factory=Health)
+    # chat id -> (message id, the user it came from or answered (None: not known), when, time.time())
+    _chat_messages: dict[int, deque[tuple[int, int | None, float]]] = field(default_factory=dict)
     _questions: list[tuple] = field(default_factory=list)
     _flushed: float = field(default_factory=time.monotonic)
 
@@ -43,20 +47,24 @@ class Services:
         store = PostStore(settings.db_path)
         ops = SQLiteOperationalStore(settings.operational_path)
         engine = AnswerEngine.from_store(store)
-        salt = hashlib.sha256((settings.token or "console").encode()).hexdigest()[:16]
+        # A random secret kept in the state database, never derived from the token: whoever has
+        # the token (or the log) cannot re-link questions to the people who asked them.
+        salt = ops.secret("question_salt")
         return cls(settings, store, ops, engine, Assistant(engine), salt=salt)
 
     def is_staff(self, user_id: int | None) -> bool:
         return user_id is not None and user_id in self.settings.staff_ids
 
     def user_hash(self, user_id: int | None) -> str | None:
-        """A salted hash: lets staff count distinct askers without keeping who asked."""
+        """A salted hash: lets staff count distinct askers, and "Clear this chat" find a person's
+        questions, without keeping who asked."""
         if user_id is None:
             return None
-        return hashlib.sha256(f"{self.salt}:{user_id}".encode()).hexdigest()[:24]
+        return hash_user(user_id, self.salt)
 
     def record_question(self, answer: Answer, user_id: int | None) -> None:
-        """Log the question, the answer kind and score (never the user's id or name).
+        """Log the question (the store masks digit runs and e-mail addresses), the answer kind, score
+        and language, never the user's id or name.
 
         Rows are written in batches (every QUESTION_BATCH questions or QUESTION_FLUSH_S seconds, and
         at shutdown): one fsync per question would halve the bot's throughput, and this log is
@@ -64,38 +72,114 @@ class Services:
         """
         top = answer.hits[0] if answer.hits else None
         self._questions.append((answer.query, answer.kind, top.id if top else None,
-                                top.score if top else None, self.user_hash(user_id)))
+                                top.score if top else None, self.user_hash(user_id), answer.lang))
         if len(self._questions) >= QUESTION_BATCH or time.monotonic() - self._flushed >= QUESTION_FLUSH_S:
             self.flush_questions()
 
     def flush_questions(self) -> None:
-        batch, self._questions = self._questions, []
+        """Write the batch; while the state database cannot be written the rows wait (up to
+        QUESTION_BACKLOG of them) for the next attempt."""
         self._flushed = time.monotonic()
-        if not batch:
+        if not self._questions:
             return
+        batch = self._questions
         try:
             with self.ops.transaction():
-                for row in batch:
-                    self.ops.log_question(*row)
-        except Exception:  # the log must never cost a citizen their answer
-            log.exception("could not log %d questions", len(batch))
+                for *row, lang in batch:
+                    self.ops.log_question(*row, lang=lang)
+        except Exception as exc:  # the log must never cost a citizen their answer
+            if not is_storage_error(exc):
+                log.exception("could not log %d questions", len(batch))
+                self._questions = []
+                return
+            self.health.failed("state", exc, doing="logging questions")
+            del batch[:-QUESTION_BACKLOG]
+            return
+        self._questions = []
+        self.health.ok("state")
+
+    def retry_state(self) -> None:
+        """While the state database cannot be written: write what waits, or try one small write, so the
+        condition ends by itself when space returns even if nothing else writes."""
+        if not self.health.degraded("state"):
+            return
+        if self._questions:
+            self.flush_questions()
+            return
+        try:
+            self.ops.touch()
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            self.health.failed("state", exc)
+            return
+        self.health.ok("state")
+
+    def forget_user(self, user_id: int) -> int:
+        """Delete one person's logged questions, written or waiting ("Clear this chat")."""
+        key = self.user_hash(user_id)
+        waiting = len(self._questions)
+        self._questions = [row for row in self._questions if row[4] != key]
+        return (waiting - len(self._questions)) + self.ops.forget_questions(key)
 
     def apply_retention(self) -> int:
-        """Delete logged questions older than BOT_QUESTION_LOG_DAYS; returns how many went."""
+        """Delete logged questions older than BOT_QUESTION_LOG_DAYS (and handled webhook update ids
+        past any re-delivery); returns how many questions went."""
         self.flush_questions()
+        self.ops.purge_handled()
         removed = self.ops.purge_questions(self.settings.question_log_days, self.now())
         if removed:
             log.info("question log: %d question(s) past the %d-day retention deleted", removed,
                      self.settings.question_log_days)
         return removed
 
-    def remember_message(self, chat_id: int, message_id: int) -> None:
-        self._chat_messages.setdefault(chat_id, deque(maxlen=CHAT_MEMORY)).append(message_id)
+    def refresh_store(self) -> bool:
+        """Pick up posts and contacts another process (an import, `post add`) wrote; True if any."""
+        try:
+            changed = self.store.refresh()
+        except StoreError as exc:
+            self.health.failed("store", exc, doing="re-reading the post store after another process wrote it")
+            return False
+        self.health.ok("store")
+        if changed:
+            log.info("post store changed on disk: %d posts and %d contacts now answer questions",
+                     len(self.engine.posts), len(self.engine.contacts))
+        return changed
 
-    def forget_chat(self, chat_id: int) -> list[int]:
-        """Message ids to delete for "Clear this chat", newest first."""
-        ids = list(self._chat_messages.pop(chat_id, ()))
-        return sorted(set(ids), reverse=True)
+    def remember_message(self, chat_id: int, message_id: int, user_id: int | None = None) -> None:
+        """A message "Clear this chat" may delete: one the person sent, or one the bot sent in answer
+        to them (user_id: that person)."""
+        self._chat_messages.setdefault(chat_id, deque(maxlen=CHAT_MEMORY)).append((message_id, user_id, time.time()))
+
+    def forget_chat(self, chat_id: int, user_id: int | None = None) -> list[tuple[int, float]]:
+        """(message id, when) to delete for "Clear this chat", newest first. With user_id (in a group),
+        only the messages of that person's exchange with the bot; the others stay remembered."""
+        kept = self._chat_messages.pop(chat_id, ())
+        chosen = {m: at for m, who, at in kept if user_id is None or who == user_id}
+        if user_id is not None:
+            rest = [entry for entry in kept if entry[1] != user_id]
+            if rest:
+                self._chat_messages[chat_id] = deque(rest, maxlen=CHAT_MEMORY)
+        return sorted(chosen.items(), reverse=True)
+
+    def clear_chat(self, chat_id: int, user_id: int, *, private: bool, card_id: int | None) -> tuple[list[int], int]:
+        """"Clear this chat": forget the person's logged questions; return the message ids to delete
+        (newest first) and how many of theirs are too old for Telegram to delete. In a private chat both
+        sides of the exchange go; in a group only what the bot sent in answer to this person, and the
+        card with the button only if it was theirs."""
+        self.forget_user(user_id)
+        remembered = self.forget_chat(chat_id, None if private else user_id)
+        now = time.time()
+        ids = [m for m, at in remembered if now - at <= DELETABLE_S]
+        too_old = len(remembered) - len(ids)
+        if card_id is not None and all(m != card_id for m, _ in remembered) and \
+                (private or self.sent_to(chat_id, card_id) == user_id):
+            ids.insert(0, card_id)
+        return ids, too_old
+
+    def sent_to(self, chat_id: int, message_id: int) -> int | None:
+        """Whom a remembered message of the bot answered (None when not remembered)."""
+        return next((who for m, who, _ in self._chat_messages.get(chat_id, ()) if m == message_id), None)
 
     def now(self) -> datetime:
         return datetime.now(TAIPEI)

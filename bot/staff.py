@@ -9,13 +9,14 @@ from bot.models import Post
 from bot.store import PostStore
 
 TAIPEI = ZoneInfo("Asia/Taipei")
+STAFF_ID_PREFIX = "m"
 
 
 def draft_post(store: PostStore, *, title: str, body: str, category: str, url: str = "",
                tags: list[str] | None = None, day: str | None = None) -> dict:
     """A post record ready for preview; validated again when published."""
     return {
-        "id": store.next_post_id(),
+        "id": store.next_post_id(STAFF_ID_PREFIX),
         "title": title.strip(),
         "body": body.strip(),
         "category": category.strip(),
@@ -26,5 +27,6 @@ def draft_post(store: PostStore, *, title: str, body: str, category: str, url: s
 
 
 def publish_post(store: PostStore, **fields) -> Post:
-    """Validate and store a new post; it is searchable as soon as this returns."""
-    return store.add_post(draft_post(store, **fields), source="staff")
+    """Validate and store a new post; it is searchable as soon as this returns. Its id is allocated
+    under the store's write lock, so a post added meanwhile by another process keeps its own."""
+    return store.add_post(draft_post(store, **fields), source="staff", id_prefix=STAFF_ID_PREFIX)

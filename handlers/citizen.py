@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.i18n import menu_action, t
+from bot.intake import BURST_MARK
 from bot.render import Reply
 from handlers.common import send, services, user_lang
 
@@ -14,9 +15,16 @@ def _args(context: ContextTypes.DEFAULT_TYPE) -> str:
     return " ".join(context.args or [])
 
 
+def _burst(update: Update) -> dict:
+    """The messages a combined message stands for (bot/intake.py reads a person's burst as one)."""
+    return (update.effective_message.api_kwargs or {}).get(BURST_MARK) or {}
+
+
 def _remember_incoming(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_message and update.effective_chat and update.effective_chat.type == "private":
-        services(context).remember_message(update.effective_chat.id, update.effective_message.message_id)
+        user = update.effective_user.id if update.effective_user else None
+        for message_id in _burst(update).get("message_ids") or [update.effective_message.message_id]:
+            services(context).remember_message(update.effective_chat.id, message_id, user)
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -36,11 +44,11 @@ async def command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A question in the person's own words (or a menu keyboard label)."""
+    """A question in the person's own words, a caption, several messages read together, or a menu label."""
     _remember_incoming(update, context)
     lang = user_lang(update, context)
     svc = services(context)
-    message = update.effective_message.text or ""
+    message = update.effective_message.text or update.effective_message.caption or ""
     if context.bot.username:
         message = message.replace(f"@{context.bot.username}", " ")
     action = menu_action(message)
@@ -48,7 +56,7 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply = svc.assistant.command(action, "", lang) or svc.assistant.help(lang)
         await send(update, context, reply, lang)
         return
-    answer, reply = svc.assistant.ask(message, lang)
+    answer, reply = svc.assistant.ask(message, lang, messages=int(_burst(update).get("count") or 1))
     svc.record_question(answer, update.effective_user.id if update.effective_user else None)
     await send(update, context, reply, lang)
 

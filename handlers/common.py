@@ -58,5 +58,6 @@ async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply,
         reply_markup=markup(reply, lang),
         link_preview_options=NO_PREVIEW,
     )
-    services(context).remember_message(chat.id, message.message_id)
+    user = update.effective_user
+    services(context).remember_message(chat.id, message.message_id, user.id if user else None)
     return message

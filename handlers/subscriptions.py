@@ -34,7 +34,7 @@ async def toggle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     lang = user_lang(update, context)
     action = callbacks.decode(query.data)
-    if action is None or action.kind != "sub":
+    if action is None or action.kind != "sub" or update.effective_chat is None:  # None: an inline message
         await query.answer(t(lang, "expired"))
         return
     reply = subs.toggle(services(context).ops, update.effective_chat.id, action.args[0], lang)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +125,99 @@ def test_json_list_reader_reads_one_record_at_a_time():
     for bad in ['{"a": 1}', "[1,", "[1] 2"]:
         with pytest.raises(ValueError):
             list(iter_json_list(bad))
+
+
+# -- one-line failures, a closed pipe, the console's /language and /subscribe ------------------------
+
+
+@contextlib.contextmanager
+def read_only_folder(tmp_path: Path, *, with_state: bool = False):
+    """A folder holding a copy of the bundled store (and a valid state database) that nobody may write:
+    chmod for an ordinary user; for root, who ignores permissions, a tmpfs remounted read-only."""
+    from bot.config import BUNDLED_STORE
+    from bot.opstore import SQLiteOperationalStore
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    root = os.geteuid() == 0
+    if root and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                               capture_output=True).returncode != 0:
+        pytest.skip("root cannot be stopped by permissions and no file system can be mounted here")
+    try:
+        shutil.copy(BUNDLED_STORE, folder / "store.json")
+        if with_state:
+            SQLiteOperationalStore(folder / "store.state.sqlite3").close()
+        if root:
+            subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        else:
+            for p in folder.iterdir():
+                p.chmod(0o444)
+            folder.chmod(0o555)
+        yield folder
+    finally:
+        if root:
+            subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+        else:
+            folder.chmod(0o755)
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    """The output of a failed command: exactly one line, no traceback."""
+    out = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0, out
+    assert "Traceback" not in out and out.count("\n") == 0, out
+    return out
+
+
+def test_a_store_of_random_bytes_is_one_line(tmp_path):
+    store = tmp_path / "store.json"
+    store.write_bytes(os.urandom(4096))
+    for args, env in ((("ask", "hello"), {}), (("run",), {"TELEGRAM_BOT_TOKEN": TOKEN})):
+        assert "not a UTF-8 JSON file" in one_line(run_bot(*args, env={"BOT_DB_PATH": str(store), **env}))
+
+
+def test_a_read_only_folder_is_one_line_naming_the_cause(tmp_path):
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([{"id": "i1", "title": "T", "date": "2026-01-05", "category": "news", "body": "B"}]))
+    with read_only_folder(tmp_path) as folder:
+        env = {"BOT_DB_PATH": str(folder / "store.json")}
+        assert "lock" in one_line(run_bot("import", str(source), env=env))
+        assert "lock" in one_line(run_bot("run", env={**env, "TELEGRAM_BOT_TOKEN": TOKEN}))
+
+
+def test_a_valid_state_database_in_a_read_only_folder_is_not_called_invalid(tmp_path):
+    with read_only_folder(tmp_path, with_state=True) as folder:
+        line = one_line(run_bot("subscribers", env={"BOT_DB_PATH": str(folder / "store.json")}))
+    assert "cannot write operational store" in line and "not a valid SQLite database" not in line
+
+
+def test_webhook_mode_without_a_secret_is_one_line(store_path):
+    line = one_line(run_bot("run", "--webhook", env={"BOT_DB_PATH": str(store_path), "TELEGRAM_BOT_TOKEN": TOKEN}))
+    assert "BOT_WEBHOOK_SECRET" in line
+
+
+def test_telegram_unreachable_is_one_line(store_path):
+    line = one_line(run_bot("run", env={"BOT_DB_PATH": str(store_path), "TELEGRAM_BOT_TOKEN": TOKEN,
+                                        "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot"}))
+    assert "cannot reach" in line and TOKEN not in line
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly():
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # like `| head` that has already exited
+    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BOT_"))}
+    try:
+        result = subprocess.run([sys.executable, "-m", "bot", "ask", "eswatini immigration MOU"], cwd=ROOT,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, env=clean_env)
+    finally:
+        os.close(write_end)
+    assert result.stderr == "" and result.returncode == 141
+
+
+def test_the_console_switches_language_and_explains_subscriptions():
+    result = run_bot("chat", stdin="/language\n2\n/subscribe\n/language en\n/unsubscribe\n")
+    out = result.stdout
+    assert result.returncode == 0
+    assert "語言已設定為繁體中文" in out and "Language set to English" in out
+    assert "請在 Telegram 開啟機器人並傳送 /subscribe" in out and "Subscribe in Telegram" in out
+    assert "/workshops" not in out  # not the help text

@@ -16,7 +16,7 @@ import pytest
 from bot.config import DATA_DIR, Settings
 from bot.doctor import run_doctor
 from bot.lock import InstanceLock
-from tests.conftest import BOT_USERNAME, TOKEN
+from tests.conftest import BOT_ID, BOT_USERNAME, TOKEN
 from tests.emulator import BotAPIEmulator
 
 SECRET_HALF = TOKEN.split(":", 1)[1]
@@ -90,7 +90,7 @@ def test_a_damaged_operational_store_is_a_problem(offline):
 
 
 def test_an_existing_operational_store_reports_its_state(offline, services):
-    services.ops.set_last_update_id(4242)
+    services.ops.set_last_update_id(BOT_ID, 4242)
     services.ops.subscribe(77)
     code, lines = doctor(offline)
     assert code == 0, lines

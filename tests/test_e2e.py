@@ -84,3 +84,23 @@ async def test_a_second_process_on_the_same_store_refuses_to_start(emulator, tmp
     finally:
         code, _ = await stop_bot(first)
     assert code == 0
+
+
+async def test_a_poll_the_library_cannot_read_does_not_stop_the_bot_process(emulator, tmp_path):
+    from tests.test_polling import poll_message
+
+    # Queued before the bot starts: it comes in the same getUpdates batch as the message behind it.
+    emulator.queue_updates([poll_message(5101)])
+    await emulator.send_text(5102, "eswatini immigration MOU")
+    proc = await start_bot(emulator, tmp_path)
+    try:
+        [reply] = await emulator.wait_for_messages(5102, 1, timeout=30)
+        assert "Swaziland" in reply["text"]
+        await emulator.wait_for(lambda: emulator.pending_updates() == 0, 10, "both updates confirmed")
+        assert proc.returncode is None  # still up
+        await emulator.send_text(5102, "/help")  # and still answering
+        await emulator.wait_for_messages(5102, 2, timeout=10)
+    finally:
+        code, log = await stop_bot(proc)
+    assert code == 0, log
+    assert "skipped: unreadable: TypeError" in log and "Which office" not in log

@@ -143,23 +143,6 @@ async def test_every_command_is_in_help_and_in_the_menu(bot_app):
     assert {c.command for c in menu_commands()} == set(CITIZEN_COMMANDS)
 
 
-async def test_a_flooding_user_is_told_once_then_ignored_and_others_are_not_slowed(bot_app):
-    from bot.flood import FloodGate
-
-    now = [0.0]
-    bot_app.bot_data["flood"] = FloodGate(per_minute=20, burst=5, clock=lambda: now[0])
-    for _ in range(12):
-        await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=77))
-    to_flooder = [m["text"] for m in bot_app.request_log.sent() if int(m["chat_id"]) == 77]
-    assert len(to_flooder) == 6
-    assert sum("very fast" in text for text in to_flooder) == 1
-    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=78))
-    assert "Swaziland" in _last_text(bot_app)
-    now[0] += 120  # after a while the flooder is heard again
-    await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=77))
-    assert int(bot_app.request_log.sent()[-1]["chat_id"]) == 77
-
-
 async def test_questions_are_logged_without_who_asked(bot_app, services):
     await bot_app.process_update(bot_app.updates.text("eswatini immigration MOU", user_id=555))
     await bot_app.process_update(bot_app.updates.text("best beef noodle near taipei main station", user_id=555))
@@ -217,3 +200,81 @@ async def test_the_language_choice_outlives_a_restart(bot_app, services):
     bot_app.user_data[324].clear()  # what a restart forgets
     await bot_app.process_update(bot_app.updates.text("/start", user_id=324, lang="en"))
     assert "內政部" in _last_text(bot_app)
+
+
+def _inline_press(app, data: str, user_id: int = 1201):
+    """A button pressed on an inline message: the query carries inline_message_id, no message, no chat."""
+    from telegram import CallbackQuery, Update, User
+
+    app.updates.update_id += 1
+    query = CallbackQuery(str(app.updates.update_id), User(user_id, "Test", False, language_code="en"),
+                          chat_instance="ci", data=data, inline_message_id="AAAA-inline-1")
+    query.set_bot(app.bot)
+    update = Update(app.updates.update_id, callback_query=query)
+    update.set_bot(app.bot)
+    return update
+
+
+async def test_buttons_on_inline_messages_are_answered_without_a_chat(bot_app, caplog):
+    from tests.conftest import STAFF_ID
+
+    presses = [(callbacks.encode("post", "p055"), 1201), (callbacks.encode("news", "-", "1"), 1201), ("l:zh", 1201),
+               ("clear", 1201), ("sub:news", 1201), ("p:../forged", 1201), ("st:bcancel:1", 1201),
+               ("st:bcancel:1", STAFF_ID), ("st:pcat:news", STAFF_ID)]
+    for data, user in presses:
+        await bot_app.process_update(_inline_press(bot_app, data, user))
+    calls = [name for name, _ in bot_app.request_log.calls]
+    assert "sendMessage" not in calls  # no chat to send to, and no apology for an error
+    assert calls.count("answerCallbackQuery") == len(presses)
+    edits = bot_app.request_log.sent("editMessageText")
+    assert edits and all(e["inline_message_id"] == "AAAA-inline-1" for e in edits)
+    assert "zero time difference" in edits[0]["text"]
+    assert not [r for r in caplog.records if r.name == "bot.errors"]
+
+
+async def test_in_a_group_clear_this_chat_deletes_only_what_answered_the_person_who_pressed(bot_app):
+    group = -4200
+    mention = f"@{BOT_USERNAME} "
+    await bot_app.process_update(bot_app.updates.text(mention + "my boss took my passport and locks me in",
+                                                      user_id=1301, chat_id=group, chat_type="group"))
+    card_id = bot_app.request_log._message_id
+    await bot_app.process_update(bot_app.updates.text(mention + "eswatini immigration MOU", user_id=1302,
+                                                      chat_id=group, chat_type="group"))
+    other_id = bot_app.request_log._message_id
+
+    def press(user_id: int):
+        update = bot_app.updates.press("clear", user_id=user_id, message_id=card_id)
+        update.callback_query.message._unfreeze()
+        update.callback_query.message.chat = Chat(group, "group")
+        return update
+
+    from telegram import Chat
+
+    await bot_app.process_update(press(1302))  # on someone else's card: only the answer the presser got goes
+    [deleted] = bot_app.request_log.sent("deleteMessages")
+    assert [int(i) for i in deleted["message_ids"]] == [other_id]
+    await bot_app.process_update(press(1302))  # and then nothing of theirs is left
+    assert "nothing of yours" in bot_app.request_log.sent("answerCallbackQuery")[-1]["text"]
+    await bot_app.process_update(press(1301))
+    deleted = bot_app.request_log.sent("deleteMessages")[-1]
+    assert [int(i) for i in deleted["message_ids"]] == [card_id]
+    assert bot_app.request_log.sent("answerCallbackQuery")[-1]["text"] == "Chat cleared."
+
+
+async def test_clear_this_chat_says_so_when_telegram_refuses_to_delete(bot_app):
+    import json
+
+    transport = bot_app.request_log
+    record = transport.do_request
+
+    async def refuse_deletes(url, method, request_data=None, **kwargs):
+        if url.endswith("/deleteMessages"):
+            body = {"ok": False, "error_code": 400, "description": "Bad Request: message can't be deleted"}
+            return 400, json.dumps(body).encode()
+        return await record(url, method, request_data, **kwargs)
+
+    await bot_app.process_update(bot_app.updates.text("my boss took my passport and locks me in", user_id=1401))
+    transport.do_request = refuse_deletes
+    await bot_app.process_update(bot_app.updates.press("clear", user_id=1401, message_id=transport._message_id))
+    answer = transport.sent("answerCallbackQuery")[-1]
+    assert "could not delete" in answer["text"] and answer.get("show_alert") in (True, "true")

@@ -220,13 +220,14 @@ def test_recent_broadcasts_and_unknown_ids(store):
 def test_update_offset_survives_reopen(tmp_path):
     path = tmp_path / "ops.sqlite3"
     s = SQLiteOperationalStore(path)
-    assert s.last_update_id() is None
-    s.set_last_update_id(1000)
-    s.set_last_update_id(1001)
+    assert s.last_update_id(77) is None
+    s.set_last_update_id(77, 1000)
+    s.set_last_update_id(77, 1001)
     s.close()
     s.close()  # twice is fine
     s = SQLiteOperationalStore(path)
-    assert s.last_update_id() == 1001
+    assert s.last_update_id(77) == 1001
+    assert s.last_update_id(78) is None  # the mark is the bot's, not the store's
     s.close()
 
 

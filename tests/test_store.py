@@ -104,10 +104,11 @@ def test_change_listeners_see_new_posts(tmp_path):
     assert seen == [1]
 
 
-def kill_writer_repeatedly(tmp_path: Path, kills: int, seed: int) -> tuple[int, int, int]:
+def kill_writer_repeatedly(tmp_path: Path, kills: int, seed: int, mode: str = "mixed") -> tuple[int, int, int, int]:
     """Start the writer, SIGKILL it at random moments, check the file each time.
 
-    Returns (kills, unreadable files, acknowledged writes lost)."""
+    Returns (kills, unreadable files, acknowledged writes lost, temp files left at the end). Each
+    check opens the store, which removes the temp file a killed write left."""
     rng = random.Random(seed)
     path = tmp_path / "kill.json"
     PostStore(path, create=True).close()
@@ -115,7 +116,7 @@ def kill_writer_repeatedly(tmp_path: Path, kills: int, seed: int) -> tuple[int, 
     unreadable = lost = 0
     last = 0
     for _ in range(kills):
-        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "store_writer.py"), str(path), str(last)],
+        proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "store_writer.py"), str(path), str(last), mode],
                                 stdout=subprocess.PIPE, text=True)
         time.sleep(0.15 + rng.random() * 0.25)
         os.kill(proc.pid, signal.SIGKILL)
@@ -131,14 +132,95 @@ def kill_writer_repeatedly(tmp_path: Path, kills: int, seed: int) -> tuple[int, 
             continue
         have = {p.id for p in store.posts()}
         lost += len(acked - have)
+        if mode == "import":  # every batch all there or not there at all: posts w<n>, v<n> and contact k<n>
+            contacts = {c.id for c in store.contacts()}
+            for n in {int(i[1:]) for i in have if i[0] in "wv"} | {int(i[1:]) for i in contacts}:
+                if {f"w{n}", f"v{n}"} - have or f"k{n}" not in contacts:
+                    lost += 1
         last = max([last] + [int(i[1:]) for i in have])
         store.close()
     leftovers = [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
-    for p in leftovers:  # a killed write leaves its temp file; it is never read
-        p.unlink()
-    return kills, unreadable, lost
+    return kills, unreadable, lost, len(leftovers)
 
 
 def test_sigkill_during_writes_never_corrupts_or_loses_an_acknowledged_write(tmp_path):
-    kills, unreadable, lost = kill_writer_repeatedly(tmp_path, kills=20, seed=7)
+    kills, unreadable, lost, leftovers = kill_writer_repeatedly(tmp_path, kills=20, seed=7)
     assert (unreadable, lost) == (0, 0)
+    assert leftovers == 0  # killed writes leave temp files; the next writer or reader removes them
+
+
+def test_sigkill_during_imports_leaves_all_of_an_import_or_none(tmp_path):
+    # An import of posts and contacts is one write: never the posts without the contacts.
+    kills, unreadable, lost, _ = kill_writer_repeatedly(tmp_path, kills=12, seed=11, mode="import")
+    assert (unreadable, lost) == (0, 0)
+
+
+# -- several writers: the bot, `python -m bot import`, `post add` -----------------------------------
+
+
+def test_two_writers_on_one_file_keep_each_others_writes(tmp_path):
+    path = tmp_path / "s.json"
+    bot = PostStore(path, create=True)  # think: the running bot's store
+    cli = PostStore(path)  # and an import beside it
+    cli.upsert_posts([{**GOOD, "id": f"i{n}", "title": f"Imported {n}"} for n in range(5)])
+    bot.upsert_posts([{**GOOD, "id": "x9", "title": "The bot's own write"}])  # from a stale snapshot
+    on_disk = {p.id for p in PostStore(path).posts()}
+    assert on_disk == {"i0", "i1", "i2", "i3", "i4", "x9"}
+    assert {p.id for p in bot.posts()} == on_disk  # the bot caught up while it wrote
+
+
+def test_new_post_ids_are_allocated_under_the_lock(tmp_path):
+    path = tmp_path / "s.json"
+    bot, cli = PostStore(path, create=True), PostStore(path)
+    first = cli.add_post({**GOOD, "id": "ignored", "title": "From the terminal"}, source="cli", id_prefix="m")
+    second = bot.add_post({**GOOD, "id": "ignored", "title": "From Telegram"}, id_prefix="m")
+    assert (first.id, second.id) == ("m0001", "m0002")
+    posts = {p.id: p.title for p in PostStore(path).posts()}
+    assert posts == {"m0001": "From the terminal", "m0002": "From Telegram"}
+
+
+def test_refresh_sees_another_processs_write_and_tells_the_listeners(tmp_path):
+    path = tmp_path / "s.json"
+    store = PostStore(path, create=True)
+    seen = []
+    store.on_change(lambda: seen.append(len(store.posts())))
+    assert store.refresh() is False  # nothing changed: one stat(), no re-read
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps([{**GOOD, "id": "i1"}, {"id": "c9", "name": "Line", "phone": "1955"}]))
+    result = subprocess.run([sys.executable, "-m", "bot", "import", str(source)], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "BOT_DB_PATH": str(path)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert store.refresh() is True and seen == [1] and store.contact("c9") is not None
+    assert store.refresh() is False
+
+
+def test_an_import_of_posts_and_contacts_is_one_write(tmp_path):
+    store = PostStore(tmp_path / "s.json", create=True)
+    before = store.version
+    posts, contacts = store.import_records([GOOD], [{"id": "c1", "name": "Line", "phone": "1955"}])
+    assert (posts.added, contacts.added) == (1, 1) and store.version == before + 1
+
+
+def test_the_file_records_its_layout_and_a_newer_one_is_refused(tmp_path):
+    path = tmp_path / "s.json"
+    PostStore(path, create=True).add_post(GOOD)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["_meta"]["1"] == {"schema": 1, "version": 1}
+    data["_meta"]["1"]["schema"] = 2
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(StoreError, match="newer than this program"):
+        PostStore(path)
+
+
+def test_random_bytes_are_a_store_error_not_a_crash(tmp_path):
+    path = tmp_path / "s.json"
+    path.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(StoreError, match="not a UTF-8 JSON file"):
+        PostStore(path)
+
+
+def test_new_files_and_folders_are_the_owners_only(tmp_path):
+    path = tmp_path / "new" / "s.json"
+    PostStore(path, create=True).add_post(GOOD)
+    assert (path.stat().st_mode & 0o777, path.parent.stat().st_mode & 0o777) == (0o600, 0o700)
+    assert (path.with_name("s.json.write.lock").stat().st_mode & 0o777) == 0o600

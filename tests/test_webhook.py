@@ -14,7 +14,9 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
+from bot.intake import Intake
 from bot.webhook import MAX_BODY, WEBHOOK_PATH, make_webhook_app
+from tests.test_polling import poll_message
 
 SECRET = "webhook-secret_0123456789abcdef"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -42,7 +44,8 @@ async def webhook(bot_app):
         return await record(*args, **kwargs)
 
     transport.do_request = slow_request
-    server = TestServer(make_webhook_app(bot_app, SECRET), host="127.0.0.1")
+    server = TestServer(make_webhook_app(bot_app, SECRET, Intake(bot_app, bot_app.bot_data["services"])),
+                        host="127.0.0.1")
     await server.start_server()
     try:
         yield str(server.make_url(WEBHOOK_PATH)), transport
@@ -63,7 +66,7 @@ async def _nothing_processed(transport) -> None:
 
 def test_a_webhook_without_a_secret_is_refused():
     with pytest.raises(ValueError):
-        make_webhook_app(object(), "")  # type: ignore[arg-type]
+        make_webhook_app(object(), "", object())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("headers", [{}, {HEADER: ""}, {HEADER: "wrong-secret_0123456789abcdef"},
@@ -101,15 +104,39 @@ async def test_a_secret_header_with_non_ascii_bytes_gets_403(webhook):
 
 
 @pytest.mark.parametrize("body", [b"{", b'{"update_id": 1, "message": {', b"not json", b"\xff\xfe\x00",
-                                  b"", b"{}", b'{"update_id": 1, "message": {"x": 1}}',
+                                  b"", b"{}",
                                   # JSON, but not an update
-                                  b"[]", b"null", b'"update"', b"123", b'{"update_id": "1"}',
-                                  b'{"update_id": 1, "message": "x"}', b'{"update_id": 1, "callback_query": []}'])
+                                  b"[]", b"null", b'"update"', b"123", b'{"update_id": "1"}', b'{"update_id": 1}',
+                                  b'{"update_id": true, "message": {}}'])
 async def test_malformed_json_with_the_right_secret_gets_400_and_is_not_processed(webhook, body):
     url, transport = webhook
     status, _ = await _post(url, body, {HEADER: SECRET})
     assert status == 400
     await _nothing_processed(transport)
+
+
+@pytest.mark.parametrize("body", [b'{"update_id": 1, "message": {"x": 1}}', b'{"update_id": 1, "message": "x"}',
+                                  b'{"update_id": 1, "callback_query": []}',
+                                  json.dumps({"update_id": 1, **poll_message(5160)}).encode()])
+async def test_an_update_the_library_cannot_read_is_skipped_recorded_and_confirmed(webhook, bot_app, body):
+    # 200, not 400: a 4xx makes Telegram deliver the same update again and again.
+    url, transport = webhook
+    status, _ = await _post(url, body, {HEADER: SECRET})
+    assert status == 200
+    await _nothing_processed(transport)
+    [(_, update_id, kind, reason, _)] = bot_app.bot_data["services"].ops.skipped_updates()
+    assert update_id == 1 and reason.startswith("unreadable: ") and kind in ("message", "callback_query")
+    status, text = await _post(url, json.dumps(update_json("/start", update_id=2)).encode(), {HEADER: SECRET})
+    assert status == 200 and len(transport.sent()) == 1  # and the next update is answered
+
+
+async def test_a_replayed_update_id_is_answered_once(webhook):
+    url, transport = webhook
+    body = json.dumps(update_json("/start", update_id=77, chat_id=5170)).encode()
+    first, again = await asyncio.gather(_post(url, body, {HEADER: SECRET}), _post(url, body, {HEADER: SECRET}))
+    later = await _post(url, body, {HEADER: SECRET})
+    assert [first[0], again[0], later[0]] == [200, 200, 200]
+    assert len(transport.sent()) == 1
 
 
 @pytest.mark.parametrize("size", [MAX_BODY + 1, 1024 * 1024])
