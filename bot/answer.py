@@ -24,6 +24,7 @@ from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.passages import PassageIndex
+from bot.semantic import SemanticIndex
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
@@ -152,8 +153,10 @@ class AnswerEngine:
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(post_docs(posts), self.tun.post_fields, self.lexicon, phone_terms=phones)
         self.passages = PassageIndex(self.post_index.doc_tokens)
+        self.semantic = SemanticIndex()
         if len(posts) <= PASSAGE_WARM_POSTS:
             self.passages.warm(posts)
+            self.semantic.warm(posts)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
         self.contact_index = Index(contact_docs(contacts), self.tun.contact_fields, self.lexicon,
                                    phone_terms=phones, unknown_weight=0.0)
@@ -261,7 +264,8 @@ class AnswerEngine:
         scored.sort(key=lambda hp: hp[0].parts["raw"] + weight * hp[1], reverse=True)
         posts = [Hit(h.id, h.score, {**h.parts, "passage": p}) for h, p in scored]
         passage = [p for _, p in scored]
-        return plan, posts, features(plan, posts, passage, lang, self.post_index.holds)
+        meaning = self.semantic.similarities(query, [self.posts[h.id] for h in posts])
+        return plan, posts, features(plan, posts, passage, lang, self.post_index.holds, meaning)
 
     def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:
         """Contacts for a question that asks for one: typed numbers first, then the best text matches."""

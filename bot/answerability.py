@@ -44,13 +44,16 @@ FEATURES = (
     "unmatched_top",  # the rarest question word the post lacks, relative to the rarest word asked
     "unmatched_share",  # share of the known words' weight the post lacks
     "numbers_missing",  # share of the counts and ordinals asked about ("ninth meeting") the post lacks
+    "semantic",  # cosine in meaning of the question with the post's closest unit (bot/semantic.py)
+    "semantic_margin",  # ... minus the best runner-up's
+    "semantic_top",  # the best post is also the closest in meaning among the candidates
 )
 
 
 def features(plan: QueryPlan, hits: Sequence[Hit], passage: Sequence[float], lang: str,
-             has_term: callable) -> dict[str, float]:
-    """The signals for the best of `hits` (ranked), with `passage[i]` the best-paragraph share of hits[i].
-    `has_term(term, doc_id)` tells whether a document holds a term."""
+             has_term: callable, semantic: Sequence[float]) -> dict[str, float]:
+    """The signals for the best of `hits` (ranked), with `passage[i]` the best-paragraph share of hits[i]
+    and `semantic[i]` its closeness in meaning. `has_term(term, doc_id)` tells whether a document holds a term."""
     best = hits[0]
     runner = hits[1] if len(hits) > 1 else None
     parts = best.parts
@@ -79,6 +82,9 @@ def features(plan: QueryPlan, hits: Sequence[Hit], passage: Sequence[float], lan
         "unmatched_share": sum(unmatched) / known,
         "numbers_missing": (sum(1 for n in plan.numbers if not has_term(n, best.id)) / len(plan.numbers)
                             if plan.numbers else 0.0),
+        "semantic": semantic[0] if semantic else 0.0,
+        "semantic_margin": (semantic[0] - max(semantic[1:], default=0.0)) if semantic else 0.0,
+        "semantic_top": float(bool(semantic) and semantic[0] >= max(semantic)),
     }
 
 

@@ -420,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--posts", help="posts JSON file instead of the store")
     fit.add_argument("--contacts", help="contacts JSON file instead of the store")
     fit.add_argument("--dry-run", action="store_true", help="print the figures, keep the current model")
+    sub.add_parser("embed-cache", help="precompute the bundled store's sentence vectors (data/embeddings.npz)")
     fits = sub.add_parser("fit-safety", help="refit the safety cue thresholds (data/safety/cues.json)")
     fits.add_argument("files", nargs="+", help="question files with safety and other questions")
     fits.add_argument("--dry-run", action="store_true", help="print the figures, keep the current thresholds")
@@ -476,6 +477,12 @@ def _run(args, settings: Settings) -> int:
         return cmd_subscribers(settings)
     if args.cmd == "fit-answerability":
         return cmd_fit(settings, args)
+    if args.cmd == "embed-cache":
+        from bot.semantic import CACHE_FILE, write_cache
+
+        n = write_cache(_open_store(settings).posts())
+        print(f"{n} units -> {CACHE_FILE}")
+        return 0
     if args.cmd == "fit-safety":
         from bot.fitting import fit_safety
 

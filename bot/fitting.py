@@ -46,9 +46,15 @@ def training_rows(engine, files: list[Path]) -> list[dict]:
             if not hits:
                 continue  # nothing matched at all: always declined, nothing to learn
             label = int(q["kind"] == "post" and hits[0].id in set(q.get("expect") or []))
-            rows.append({"group": path.stem, "id": q["id"], "kind": q["kind"], "lang": q.get("lang", lang),
+            rows.append({"group": _group(path), "id": q["id"], "kind": q["kind"], "lang": q.get("lang", lang),
                          "x": [values[n] for n in FEATURES], "y": label})
     return rows
+
+
+def _group(path: Path) -> str:
+    """Held-out unit: each question file, except that our synthetic files (data/training: answerable and
+    unanswerable questions written together) are held out together."""
+    return "synthetic" if path.parent.name == "training" else path.stem
 
 
 def decision_accuracy(rows: list[dict], p: np.ndarray, t: float) -> float:
@@ -156,7 +162,8 @@ def _precision(rows: list[dict], p: np.ndarray, t: float) -> float:
 
 SAFETY_GRID = tuple(x / 2 for x in range(2, 13))  # cue scores 1.0 .. 6.0
 MAX_FALSE_ALARMS = 0.01  # a full referral card on at most 1 % of questions that are not about danger
-MAX_SOFT_NOTES = 0.05  # the one-line note under at most 5 % of them
+MAX_SOFT_NOTES = 0.05
+SOFT_MIN = 2.0  # a soft note needs two kinds of evidence at least (one is a word, not a situation)  # the one-line note under at most 5 % of them
 
 
 def safety_rows(engine, files: list[Path]) -> list[dict]:
@@ -172,7 +179,7 @@ def safety_rows(engine, files: list[Path]) -> list[dict]:
             group_hit = lex.check(q["q"], use_cues=False)
             cue_hit = lex.check(q["q"]) if group_hit is None else group_hit
             ids = safety.referral_contacts(cue_hit, list(engine.contacts.values()), now) if cue_hit else []
-            rows.append({"group": path.stem, "id": q["id"], "kind": q["kind"], "lang": q.get("lang", "?"),
+            rows.append({"group": _group(path), "id": q["id"], "kind": q["kind"], "lang": q.get("lang", "?"),
                          "groups": group_hit is not None, "score": cue_hit.score if cue_hit else 0.0,
                          "situations": list(cue_hit.situations) if cue_hit else [],
                          "right": bool(set(q.get("expect") or []) & set(ids[:3]))})
@@ -194,7 +201,10 @@ def _choose_referral_threshold(rows: list[dict]) -> float:
     neg = [r for r in rows if r["kind"] != "safety"]
     pos = [r for r in rows if r["kind"] == "safety"]
     ok = [t for t in SAFETY_GRID if sum(_referred(r, t) for r in neg) <= MAX_FALSE_ALARMS * len(neg)]
-    return max(ok or [max(SAFETY_GRID)], key=lambda t: (sum(_referred(r, t) and r["right"] for r in pos), t))
+    # The most safety questions rightly referred; then the fewest false alarms; then the lowest threshold
+    # (the one that will refer the most of the wordings this data does not show).
+    return max(ok or [max(SAFETY_GRID)], key=lambda t: (sum(_referred(r, t) and r["right"] for r in pos),
+                                                       -sum(_referred(r, t) for r in neg), -t))
 
 
 def fit_safety(engine, files: list[Path], write: bool = True) -> dict:
@@ -232,7 +242,7 @@ def fit_safety(engine, files: list[Path], write: bool = True) -> dict:
         held_out[group] = {"threshold": t, **_safety_figures([r for r in rows if r["group"] == group], t)}
     referral = _choose_referral_threshold(rows)
     neg = [r for r in rows if r["kind"] != "safety" and not r["groups"]]
-    soft_ok = [t for t in SAFETY_GRID if t < referral and sum(r["score"] >= t for r in neg) <= MAX_SOFT_NOTES * len(neg)]
+    soft_ok = [t for t in SAFETY_GRID if SOFT_MIN <= t < referral and sum(r["score"] >= t for r in neg) <= MAX_SOFT_NOTES * len(neg)]
     soft = min(soft_ok) if soft_ok else referral
     report = {"cross_validated": {k: f"{v[0]}/{v[1]}" for k, v in sorted(tallies.items())},
               "held_out_files": held_out, "fitted_on_all": _safety_figures(rows, referral)}
