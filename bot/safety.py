@@ -608,9 +608,10 @@ def _read_json(path: Path) -> dict:
 
 def _pick_language(view: _View, results: Mapping[str, _Evaluation]) -> str:
     """The writer's language: script first (Thai, Han, Vietnamese letters), then lexicon hits and markers."""
-    if has_thai(view.raw) and results.get("th", _Evaluation()).situations:
+    # The script decides for Thai and Chinese (a cue hit may come from words alone, with no group).
+    if has_thai(view.raw):
         return "th"
-    if has_han(view.raw) and results.get("zh", _Evaluation()).situations:
+    if has_han(view.raw):
         return "zh"
 
     def score(code: str) -> tuple[int, int]:
