@@ -18,7 +18,8 @@ from bot import safety
 from bot.answer_types import Answer, Hit
 from bot.answerability import AnswerabilityModel, features
 from bot.config import DATA_DIR
-from bot.intents import news_reader, news_request
+from bot.contact_router import MINISTRY_ADDRESS, MINISTRY_CONTACT, ContactRouter
+from bot.intents import PhraseReader, news_reader, news_request
 from bot.language import detect_lang
 from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
@@ -37,6 +38,7 @@ class Tunables:
     post_fields: dict[str, float]
     contact_fields: dict[str, float]
     min_contact_score: float
+    named_contact_share: float
     contact_intent_bonus: float
     suggest_min_score: float
     latest_count: int
@@ -132,6 +134,12 @@ class AnswerEngine:
         self.clock = clock or (lambda: datetime.now(TAIPEI))
         intents = json.loads((DATA_DIR / "intents.json").read_text(encoding="utf-8"))
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
+        asks = json.loads((DATA_DIR / "contact_asks.json").read_text(encoding="utf-8"))
+        self.contact_reader = PhraseReader(
+            {"contact": [t for kind in ("asks", "attributes", "address", "contact_words")
+                         for terms in asks.get(kind, {}).values() for t in terms],
+             "ministry": intents.get("ministry_names", [])},
+            self.lexicon.stopwords, "".join(self.lexicon.zh_function))
         self.news_reader = news_reader(self.lexicon.stopwords, "".join(self.lexicon.zh_function))
         self.answerability = AnswerabilityModel.load()
         safety.check("warm up")  # load the lexicons now, not on the first person's message
@@ -158,6 +166,7 @@ class AnswerEngine:
             self.passages.warm(posts)
             self.semantic.warm(posts)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
+        self.router = ContactRouter(contacts)
         self.contact_index = Index(contact_docs(contacts), self.tun.contact_fields, self.lexicon,
                                    phone_terms=phones, unknown_weight=0.0)
 
@@ -199,14 +208,15 @@ class AnswerEngine:
             return self.latest(lang=lang)
         if news is not None and news.kind == "year" and self.post_index.newest(1, year=news.year):
             return self.latest(lang=lang, year=news.year, k=YEAR_LIST_SIZE)
-        contact_intent = bool(self.intents["contact"].find(norm, tokens)) or (
-            bool(tokens) and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
+        contact = self._contact_answer(query, tokens, lang, now.date())
+        if contact is not None:
+            return contact
         # "eID status now": among posts that answer about equally, the newest.
         recency = bool(self.intents["recency"].find(norm, tokens))
         if news is not None and news.kind == "latest_about" and news.subject:
-            answer = self._match(news.subject, lang, contact_intent, True, now.date())
+            answer = self._match(news.subject, lang, True, now.date())
             return self._newest_first(answer)
-        return self._match(query, lang, contact_intent, recency, now.date())
+        return self._match(query, lang, recency, now.date())
 
     def _newest_first(self, answer: Answer) -> Answer:
         """"latest workshop": of the posts that answer the subject nearly as well as the best, the newest."""
@@ -228,14 +238,52 @@ class AnswerEngine:
         return Answer("list", tuple(Hit(i, 100.0) for i in newest), reason=f"year:{year}" if year else "latest",
                       lang=lang)
 
-    def _match(self, query: str, lang: str, contact_intent: bool, recency: bool, today: date) -> Answer:
-        # A number typed in full (0800-024-111) is a contact lookup; a short code (1990) only when asked for.
-        phone_hits = [h for h in self._phone_lookup(query) if contact_intent or h.parts.get("digits", 0) >= 7]
-        if contact_intent or phone_hits:
-            contacts = self._contacts_for(query, phone_hits, today)
-            best = (contacts[0].score if contacts else 0.0) + (self.tun.contact_intent_bonus if contact_intent else 0)
-            if contacts and (phone_hits or best >= self.tun.min_contact_score):
-                return Answer("contact", tuple(contacts), query=query, reason="contact", lang=lang)
+    def _contact_answer(self, query: str, tokens: list[str], lang: str, today: date) -> Answer | None:
+        """A contact card when the message asks for one (see bot/contact_router.py), else None."""
+        sig = self.router.read(query)
+        asks = bool(sig.asks) or bool(tokens and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
+        typed = self._phone_lookup(query)
+        needs = sig.best_needs()
+
+        def card(ids: list[str], reason: str) -> Answer:
+            ids = list(dict.fromkeys(i for i in ids if i in self.contacts))
+            return Answer("contact", tuple(Hit(i, 100.0 - n) for n, i in enumerate(ids)), query=query,
+                          reason=reason, lang=lang)
+
+        # A number typed in full (0800-024-111) is a lookup; a short code (1990) when asked about.
+        long_typed = [h for h in typed if h.parts.get("digits", 0) >= 7]
+        if typed and (asks or sig.attributes or long_typed):
+            # "119還是110": of several typed numbers, the one whose needs the message describes first.
+            ranked = sorted(typed, key=lambda h: (h.id not in needs[:1], -h.score))
+            return card([h.id for h in ranked] + needs, "contact-number")
+        if typed:
+            return None  # "1990 hotline", "165反詐騙專線成效": about the line, a question for the posts
+        found_words, rest, script_left = self.contact_reader.read(query)
+        bare = not [t for t in rest if not t.isdigit()] and len(script_left) <= 1
+        if sig.address and (bare or "ministry" in found_words):
+            return card([MINISTRY_ADDRESS, MINISTRY_CONTACT], "contact-address")
+        if asks and needs:
+            return card(needs, "contact-need")
+        if bare and (asks or sig.contact_words):
+            return card([MINISTRY_CONTACT, MINISTRY_ADDRESS], "contact-ministry")
+        if asks or sig.contact_words:
+            # "anti fraud hotline number": a line named by what it is; without an ask, only a clear match.
+            found = self._contacts_for(query, [], today)
+            if found and (found[0].score >= self.tun.min_contact_score if asks
+                          else self._names_line(found[0].id, rest)):
+                return card([h.id for h in found], "contact")
+        return None
+
+    def _names_line(self, contact_id: str, rest: list[str]) -> bool:
+        """Whether the words beside 'hotline'/'number' are (nearly all) words of this contact's name or
+        topics ("anti fraud hotline number" -> 165), not a subject of their own ("4G phone alert")."""
+        terms = [t for w in rest if not w.isdigit() for t in self.contact_index.term_map(w)]
+        if not terms:
+            return False
+        held = sum(1 for t in terms if self.contact_index.holds(t, contact_id))
+        return held / len(terms) >= self.tun.named_contact_share
+
+    def _match(self, query: str, lang: str, recency: bool, today: date) -> Answer:
         plan, posts, values = self.post_candidates(query, lang, today=today, recency=recency)
         if posts and plan.years and posts[0].parts.get("year", 0) <= YEAR_OTHER:
             # The question names a year no matching post is about: another year's post would mislead.
@@ -277,7 +325,9 @@ class AnswerEngine:
 
     def _phone_lookup(self, query: str) -> list[Hit]:
         # Digit runs anywhere, also inside Chinese or Thai text ("1990專線").
-        digits = [w for w in re.findall(r"\d+", query.replace("-", "")) if len(w) >= 3]
+        # Also numbers written in groups: "02 2388 3095", "0800 024 111", "(02) 2388-3095".
+        grouped = ["".join(ch for ch in m if ch.isdigit()) for m in re.findall(r"\(?\d[\d\s()\-]{5,}\d", query)]
+        digits = [w for w in re.findall(r"\d+", query.replace("-", "")) + grouped if len(w) >= 3]
         hits = []
         for c, flat in self._contact_digits:
             matched = [d for d in digits if d in flat or any(f.startswith(d) and len(d) >= 7 for f in flat)]
