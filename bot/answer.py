@@ -339,14 +339,29 @@ class AnswerEngine:
         return hits
 
     def explain(self, text: str) -> dict:
-        """How the question was read and scored: for staff asking why an answer was chosen."""
+        """How the question was read, scored and decided: for staff asking why an answer was chosen
+        (or why the bot declined): the answerability signals, each one's push, the probability and
+        the thresholds; the safety cue scores; the contact signals."""
         query = clean(text)
-        plan = self.post_index.plan(query)
-        posts = self.post_index.score(plan, k=5)
+        lang = detect_lang(query)
+        plan, posts, values = self.post_candidates(query, lang)
         cplan = self.contact_index.plan(query)
+        sig = self.router.read(query)
         ans = self.answer(text)
+        model = self.answerability
+        decision = {}
+        if values:
+            p = model.probability(values)
+            decision = {
+                "probability": round(p, 3),
+                "thresholds": {"answer": model.answer_at, "tentative": model.tentative_at},
+                "outcome": "answer" if p >= model.answer_at else "tentative" if p >= model.tentative_at else "decline",
+                "features": {k: round(v, 3) for k, v in values.items()},
+                "pushes": model.contributions(values),
+            }
         return {
             "question": text,
+            "language": lang,
             "normalised": plan.normalised,
             "translated": plan.translated,
             "corrected": plan.corrected,
@@ -354,10 +369,15 @@ class AnswerEngine:
             "terms": {t: round(w, 2) for t, w in plan.terms.items()},
             "unknown_words": plan.unknown,
             "years": plan.years,
-            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, **_rounded(h.parts)}
-                      for h in posts],
+            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, "parts": _rounded(h.parts)}
+                      for h in posts[:5]],
+            "answerability": decision,
+            "safety_cues": {k: v for k, v in safety.cue_scores(text).items() if v > 0},
+            "contact_signals": {"asks": sig.asks, "attributes": sig.attributes, "address": sig.address,
+                                "contact_words": sig.contact_words, "needs": sig.needs},
             "contacts": [{"id": h.id, "score": h.score, **_rounded(h.parts)} for h in self.contact_index.score(cplan, k=3)],
-            "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang},
+            "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang,
+                       "confidence": round(ans.confidence, 3), "situations": list(ans.situations)},
         }
 
 

@@ -392,6 +392,10 @@ def _load_language(data: dict, han_map: Mapping[int, str], where: str) -> _Langu
 
 
 
+# Classes that say who writes or that it goes on ("I", "my friend", "again"): context, not evidence.
+CONTEXT_CLASSES = frozenset({"self", "ongoing_self", "self_rel", "ongoing", "witness"})
+
+
 @dataclass(frozen=True)
 class _CueSituation:
     weights: dict[str, float]
@@ -425,8 +429,8 @@ class CueScorer:
         self.referral_at = float(thresholds.get("referral", 3.0))
         self.soft_at = float(thresholds.get("soft", 2.0))
 
-    def scores(self, view: _View, langs: Sequence[str]) -> dict[str, tuple[float, list[str]]]:
-        """Situation -> (score, terms found), for situations with a score above zero."""
+    def scores(self, view: _View, langs: Sequence[str]) -> dict[str, tuple[float, list[str], int]]:
+        """Situation -> (score, terms found, classes of real evidence among them), for scores above zero."""
         found: dict[str, dict[str, list[str]]] = {}
         for lang in langs:
             matcher = self.matchers.get(lang)
@@ -435,13 +439,14 @@ class CueScorer:
             for key, terms in matcher.find(view).items():
                 situation, cls = key.split("|", 1)
                 found.setdefault(situation, {}).setdefault(cls, []).extend(terms)
-        out: dict[str, tuple[float, list[str]]] = {}
+        out: dict[str, tuple[float, list[str], int]] = {}
         for situation, classes in found.items():
             spec = self.situations[situation]
             if not all(c in classes for c in spec.requires):
                 continue
             score = sum(spec.weights.get(c, 0.0) for c in classes)
-            out[situation] = (score, [t for terms in classes.values() for t in terms])
+            out[situation] = (score, [t for terms in classes.values() for t in terms],
+                              len(set(classes) - CONTEXT_CLASSES))
         return out
 
 
@@ -505,12 +510,20 @@ class SafetyLexicon:
                 if situation not in vetoed:
                     situations.setdefault(situation, []).extend(terms)
         level, score = "referral", 0.0
-        if not situations and self.cues is not None and use_cues:
+        if self.cues is not None and use_cues:
             cue_scores = {s: v for s, v in self.cues.scores(view, [lang.code for lang in languages]).items()
                           if s not in vetoed}
             score = max((v[0] for v in cue_scores.values()), default=0.0)
-            if score >= self.cues.soft_at:
+            if situations:
+                # The groups fired; situations the cues see clearly too are added (a romance scam that asks
+                # for a "fee" is a fraud first, whatever a debt group also saw).
+                for s, (value, terms, _) in cue_scores.items():
+                    if value >= self.cues.referral_at:
+                        situations.setdefault(s, []).extend(terms)
+            elif score >= self.cues.soft_at:
                 level = "referral" if score >= self.cues.referral_at else "soft"
+                if level == "soft" and not any(v[2] >= 2 for v in cue_scores.values() if v[0] >= score):
+                    return None  # "my dad hit the jackpot": one cue beside "I" or "my" is no sign of danger
                 # Every situation within one class of the best: a romance scam asking for money is also fraud.
                 situations = {s: v[1] for s, v in cue_scores.items() if v[0] >= max(self.cues.soft_at, score - 1)}
         if not situations:

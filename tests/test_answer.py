@@ -133,8 +133,19 @@ def test_a_new_post_is_searchable_as_soon_as_it_is_stored(store_path):
 def test_explain_shows_corrections_and_score_parts(engine):
     info = engine.explain("philipines trafficing memorandum")
     assert ("philipines", "philippines") in [tuple(c) for c in info["corrected"]] or info["posts"][0]["id"] == "p087"
-    assert {"coverage", "title", "bm25", "year"} <= set(info["posts"][0])
+    assert {"coverage", "title", "bm25", "year"} <= set(info["posts"][0]["parts"])
     assert info["answer"]["kind"] == "post"
+
+
+def test_explain_shows_the_answerability_signals_and_the_decision(engine):
+    info = engine.explain("how do i renew my driving licence")
+    decision = info["answerability"]
+    assert set(decision["features"]) == set(decision["pushes"])
+    assert 0.0 <= decision["probability"] <= 1.0
+    expected = ("answer" if decision["probability"] >= decision["thresholds"]["answer"] else
+                "tentative" if decision["probability"] >= decision["thresholds"]["tentative"] else "decline")
+    assert decision["outcome"] == expected
+    assert (info["answer"]["kind"] == "none") == (expected == "decline")
 
 
 def test_real_english_words_are_not_turned_into_other_words(engine):

@@ -579,5 +579,7 @@ def test_dev_set_every_safety_question_caught_with_a_right_number_in_the_first_t
 
 @pytest.mark.skipif(not DEV_QUESTIONS.exists(), reason="../shared eval set not present")
 def test_dev_set_no_false_alarm_on_other_kinds() -> None:
-    alarms = [(q["id"], q["q"]) for q in _dev_questions() if q["kind"] != "safety" and safety.check(q["q"])]
+    # A false alarm is a full referral card; a one-line note under an answer is not.
+    hits = [(q, safety.check(q["q"])) for q in _dev_questions() if q["kind"] != "safety"]
+    alarms = [(q["id"], q["q"]) for q, hit in hits if hit is not None and hit.level == "referral"]
     assert not alarms
