@@ -74,18 +74,14 @@ def test_danger_stated_after_a_long_preamble_is_read(engine):
 
 
 def test_some_signs_below_the_referral_threshold_add_one_line_with_the_numbers(engine):
-    lex = safety.default_lexicon()
-    # Two kinds of evidence (money moving, the person themselves) but no impostor, pressure or lure.
-    text = "i have to transfer money to my bank account, what is the latest news"
-    score = max(lex.cue_scores(text).values(), default=0.0)
-    hit = lex.check(text)
-    if hit is None or hit.level != "soft":
-        pytest.skip(f"this wording scores {score}: not in the soft band of the fitted thresholds")
+    text = "where do i report child abuse"  # a child and abuse: two kinds of evidence, no one in it yet
+    hit = safety.check(text)
+    assert hit is not None and hit.level == "soft"
     answer = engine.answer(text)
     assert answer.kind != "referral" and answer.safety_note
     reply = render_answer(answer, engine.posts, engine.contacts, lang="en", now=NOON)
     assert "If you are in danger now" in reply.text
-    assert engine.contacts[answer.safety_note[0]].phone in reply.text
+    assert "113" in reply.text
 
 
 def test_a_soft_note_is_rendered_in_the_readers_language(engine):
