@@ -44,6 +44,8 @@ class Tunables:
     latest_count: int
     passage_weight: float
     latest_about_share: float
+    latest_about_coverage: float
+    semantic_max_posts: int
 
     @classmethod
     def load(cls) -> Tunables:
@@ -141,7 +143,6 @@ class AnswerEngine:
              "ministry": intents.get("ministry_names", [])},
             self.lexicon.stopwords, "".join(self.lexicon.zh_function))
         self.news_reader = news_reader(self.lexicon.stopwords, "".join(self.lexicon.zh_function))
-        self.answerability = AnswerabilityModel.load()
         safety.check("warm up")  # load the lexicons now, not on the first person's message
         english_words()
         self.load(posts, contacts)
@@ -161,10 +162,15 @@ class AnswerEngine:
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(post_docs(posts), self.tun.post_fields, self.lexicon, phone_terms=phones)
         self.passages = PassageIndex(self.post_index.doc_tokens)
-        self.semantic = SemanticIndex()
+        # The sentence encoder (~150 MB) serves stores up to semantic_max_posts; larger ones use the
+        # model fitted without the semantic features.
+        variant = "semantic" if len(posts) <= self.tun.semantic_max_posts else "lexical"
+        self.answerability = AnswerabilityModel.load(variant=variant)
+        self.semantic = SemanticIndex() if self.answerability.semantic else None
+        if self.semantic is not None:
+            self.semantic.warm(posts)
         if len(posts) <= PASSAGE_WARM_POSTS:
             self.passages.warm(posts)
-            self.semantic.warm(posts)
         # Contacts are few and their words are few: a word they lack says nothing, so no unknown-word penalty.
         self.router = ContactRouter(contacts)
         self.contact_index = Index(contact_docs(contacts), self.tun.contact_fields, self.lexicon,
@@ -214,19 +220,28 @@ class AnswerEngine:
         # "eID status now": among posts that answer about equally, the newest.
         recency = bool(self.intents["recency"].find(norm, tokens))
         if news is not None and news.kind == "latest_about" and news.subject:
-            answer = self._match(news.subject, lang, True, now.date())
-            return self._newest_first(answer)
+            answer = self._newest_about(news.subject, lang, now.date())
+            return Answer(**{**_fields(answer), "query": query})
         return self._match(query, lang, recency, now.date())
 
-    def _newest_first(self, answer: Answer) -> Answer:
-        """"latest workshop": of the posts that answer the subject nearly as well as the best, the newest."""
+    def _newest_about(self, subject: str, lang: str, today: date) -> Answer:
+        """"latest workshop": of the posts that answer the subject nearly as well as the best, the newest.
+
+        A request for the newest post on a subject is answered when the best post holds the whole
+        subject (several yearly posts tie, and the tie is what the date settles); otherwise it is
+        decided like any question."""
+        answer = self._match(subject, lang, True, today)
+        if answer.kind == "none" and answer.reason == "low-score":
+            plan, posts, _ = self.post_candidates(subject, lang, today=today, recency=True)
+            if posts and posts[0].parts.get("coverage", 0.0) >= self.tun.latest_about_coverage:
+                answer = Answer("post", tuple(posts), query=subject, reason="latest-about", lang=lang)
         if answer.kind != "post" or not answer.hits:
             return answer
         floor = answer.hits[0].score * self.tun.latest_about_share
         close = [h for h in answer.hits if h.score >= floor]
         newest = max(close, key=lambda h: self.posts[h.id].date)
         hits = (newest, *(h for h in answer.hits if h.id != newest.id))
-        return Answer(**{**_fields(answer), "hits": hits, "query": answer.query})
+        return Answer(**{**_fields(answer), "hits": hits})
 
     def latest(self, *, k: int | None = None, year: int | None = None, category: str | None = None,
                lang: str = "en") -> Answer:
@@ -308,11 +323,13 @@ class AnswerEngine:
         mass = plan.mass or 1.0
         # A post whose one paragraph holds the question ranks up: facts deep in a body are found.
         weight = self.tun.passage_weight
-        scored = [(h, self.passages.best(self.posts[h.id], plan.terms, mass)[0]) for h in posts]
+        scored = [(h, *self.passages.best(self.posts[h.id], plan.terms, mass)) for h in posts]
         scored.sort(key=lambda hp: hp[0].parts["raw"] + weight * hp[1], reverse=True)
-        posts = [Hit(h.id, h.score, {**h.parts, "passage": p}) for h, p in scored]
-        passage = [p for _, p in scored]
-        meaning = self.semantic.similarities(query, [self.posts[h.id] for h in posts])
+        posts = [Hit(h.id, h.score, {**h.parts, "passage": p}) for h, p, _ in scored]
+        passage = [p for _, p, _ in scored]
+        # Paragraph numbers from the passage index count the English body's paragraphs first.
+        meaning = (self.semantic.similarities(query, [(self.posts[h.id], where) for h, _, where in scored])
+                   if self.semantic is not None else [])
         return plan, posts, features(plan, posts, passage, lang, self.post_index.holds, meaning)
 
     def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:

@@ -50,6 +50,11 @@ FEATURES = (
 )
 
 
+SEMANTIC_FEATURES = ("semantic", "semantic_margin", "semantic_top")
+# The full model, and one without the sentence encoder for stores too large to keep it in memory.
+VARIANTS = {"semantic": FEATURES, "lexical": tuple(f for f in FEATURES if f not in SEMANTIC_FEATURES)}
+
+
 def features(plan: QueryPlan, hits: Sequence[Hit], passage: Sequence[float], lang: str,
              has_term: callable, semantic: Sequence[float]) -> dict[str, float]:
     """The signals for the best of `hits` (ranked), with `passage[i]` the best-paragraph share of hits[i]
@@ -99,8 +104,8 @@ class AnswerabilityModel:
     tentative_at: float  # ... from which it answers "I think this is it" with alternatives
 
     @classmethod
-    def load(cls, path: Path = MODEL_PATH) -> AnswerabilityModel:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+    def load(cls, path: Path = MODEL_PATH, variant: str = "semantic") -> AnswerabilityModel:
+        raw = json.loads(path.read_text(encoding="utf-8"))["variants"][variant]
         names = tuple(raw["features"])
         unknown = set(names) - set(FEATURES)
         if unknown:
@@ -108,6 +113,10 @@ class AnswerabilityModel:
         return cls(names, np.asarray(raw["mean"], float), np.asarray(raw["scale"], float),
                    np.asarray(raw["weights"], float), float(raw["bias"]),
                    float(raw["thresholds"]["answer"]), float(raw["thresholds"]["tentative"]))
+
+    @property
+    def semantic(self) -> bool:
+        return any(n in SEMANTIC_FEATURES for n in self.names)
 
     def probability(self, values: dict[str, float]) -> float:
         x = np.fromiter((values[n] for n in self.names), float, len(self.names))

@@ -177,7 +177,8 @@ def cmd_fit(settings: Settings, args) -> int:
 
     engine = _engine_from_files(args.posts, args.contacts, settings)
     model = fit_and_report(engine, [Path(f) for f in args.files], write=not args.dry_run)
-    print(json.dumps({"thresholds": model["thresholds"], **model["report"]}, ensure_ascii=False, indent=1))
+    print(json.dumps({name: {"thresholds": v["thresholds"], **v["report"]} for name, v in model["variants"].items()},
+                     ensure_ascii=False, indent=1))
     return 0
 
 

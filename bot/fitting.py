@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.answerability import FEATURES, MODEL_PATH, fit_logistic, predict
+from bot.answerability import FEATURES, MODEL_PATH, VARIANTS, fit_logistic, predict
 from bot.language import detect_lang
 
 L2_GRID = (0.3, 1.0, 3.0, 10.0)
@@ -111,9 +111,31 @@ def _by(rows: list[dict], p: np.ndarray, t: float) -> dict:
 
 
 def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: bool = True) -> dict:
+    """Fit both variants of the model (with and without the semantic features) and write them."""
     rows = training_rows(engine, files)
     if len({r["y"] for r in rows}) < 2:
         raise SystemExit("need both answerable and unanswerable questions to fit")
+    variants = {name: _fit_variant(rows, names) for name, names in VARIANTS.items()}
+    model = {
+        "_comment": (
+            "Answerability model of the answer engine (bot/answerability.py): logistic regression over the "
+            "features listed, standardised with mean/scale. Fitted by `python -m bot fit-answerability` on the "
+            "post and 'none' questions of: " + ", ".join(p.name for p in files) + ". Two variants: 'semantic' "
+            "(every feature) for stores small enough to hold the sentence encoder, 'lexical' (without the "
+            "semantic features) for the largest stores. Thresholds: 'tentative' maximises the out-of-fold "
+            "decision accuracy; 'answer' is the lowest threshold whose out-of-fold precision is at least "
+            f"{ANSWER_PRECISION}. 'report' holds only cross-validated and held-out figures."),
+        "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "variants": variants,
+    }
+    if write:
+        out.write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return model
+
+
+def _fit_variant(all_rows: list[dict], names: tuple[str, ...]) -> dict:
+    cols = [FEATURES.index(n) for n in names]
+    rows = [{**r, "x": [r["x"][i] for i in cols]} for r in all_rows]
     # The regularisation strength with the best out-of-fold decision accuracy at its best threshold.
     scored = []
     for l2 in L2_GRID:
@@ -124,33 +146,22 @@ def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: boo
     answered = [t for t in THRESHOLD_GRID if t >= tentative and _precision(rows, p, t) >= ANSWER_PRECISION]
     answer_at = min(answered) if answered else max(THRESHOLD_GRID)
     mean, scale, weights, bias = fit_logistic(*_xy(rows), l2)
-    report = {
-        "rows": len(rows),
-        "positives": int(sum(r["y"] for r in rows)),
-        "l2": l2,
-        "cross_validated": {"folds": FOLDS, "decision_accuracy": round(best_acc, 3), **_by(rows, p, tentative)},
-        "held_out_files": held_out_by_group(rows, l2, tentative),
-        "answer_precision_out_of_fold": round(_precision(rows, p, answer_at), 3),
-    }
-    model = {
-        "_comment": (
-            "Answerability model of the answer engine (bot/answerability.py): logistic regression over the "
-            "features listed, standardised with mean/scale. Fitted by `python -m bot fit-answerability` on the "
-            "post and 'none' questions of: " + ", ".join(p.name for p in files) + ". Thresholds: 'tentative' "
-            "maximises the out-of-fold decision accuracy; 'answer' is the lowest threshold whose out-of-fold "
-            f"precision is at least {ANSWER_PRECISION}. 'report' holds only cross-validated and held-out figures."),
-        "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "features": list(FEATURES),
+    return {
+        "features": list(names),
         "mean": [round(float(v), 6) for v in mean],
         "scale": [round(float(v), 6) for v in scale],
         "weights": [round(float(v), 6) for v in weights],
         "bias": round(bias, 6),
         "thresholds": {"answer": answer_at, "tentative": tentative},
-        "report": report,
+        "report": {
+            "rows": len(rows),
+            "positives": int(sum(r["y"] for r in rows)),
+            "l2": l2,
+            "cross_validated": {"folds": FOLDS, "decision_accuracy": round(best_acc, 3), **_by(rows, p, tentative)},
+            "held_out_files": held_out_by_group(rows, l2, tentative),
+            "answer_precision_out_of_fold": round(_precision(rows, p, answer_at), 3),
+        },
     }
-    if write:
-        out.write_text(json.dumps(model, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    return model
 
 
 def _precision(rows: list[dict], p: np.ndarray, t: float) -> float:

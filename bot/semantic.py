@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,7 +24,6 @@ from bot.config import DATA_DIR
 from bot.models import Post
 
 CACHE_FILE = DATA_DIR / "embeddings.npz"
-CACHE_POSTS = 5000  # posts whose vectors stay in memory (about 6 KB each)
 MAX_UNIT_CHARS = 1200
 
 
@@ -86,34 +84,46 @@ def embed_units(texts: list[str]) -> np.ndarray:
     return np.stack([cache[_key(t)] for t in texts]) if texts else np.zeros((0, 512), np.float32)
 
 
+SEMANTIC_CANDIDATES = 4  # the best posts compared in meaning (a bounded cost whatever the store's size)
+
+
 class SemanticIndex:
-    """Per post, the matrix of its units' vectors (bounded, least recently used first out)."""
+    """Closeness in meaning of a question to a few candidate posts, each through a few of its units:
+    its title, the paragraph the lexical match found best, and its Chinese title with summary. At most
+    SEMANTIC_CANDIDATES x 3 units are embedded for a question whose candidates were never seen (cached
+    after), so the cost stays a few milliseconds even in a 100,000-post store."""
 
-    def __init__(self, cache_posts: int = CACHE_POSTS) -> None:
-        self._posts: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._max = cache_posts
-
-    def _matrix(self, post: Post) -> np.ndarray:
-        m = self._posts.get(post.id)
-        if m is None:
-            m = embed_units(post_units(post))
-            self._posts[post.id] = m
-            if len(self._posts) > self._max:
-                self._posts.popitem(last=False)
-        else:
-            self._posts.move_to_end(post.id)
-        return m
-
-    def warm(self, posts: Iterable[Post]) -> None:
-        for post in posts:
-            self._matrix(post)
-
-    def similarities(self, question: str, posts: list[Post]) -> list[float]:
-        """For each post, the cosine of the question with the post's closest unit."""
-        if not posts:
+    def similarities(self, question: str, candidates: list[tuple[Post, int]]) -> list[float]:
+        """For each (post, best paragraph number) pair, the cosine of the question with its closest unit."""
+        candidates = candidates[:SEMANTIC_CANDIDATES]
+        if not candidates:
             return []
+        chosen = [_chosen_units(post, where) for post, where in candidates]
+        vectors = embed_units([u for units in chosen for u in units])
         q = _Encoder.encode([question])[0]
-        return [float((self._matrix(p) @ q).max()) for p in posts]
+        sims, i = [], 0
+        for units in chosen:
+            sims.append(float((vectors[i : i + len(units)] @ q).max()))
+            i += len(units)
+        return sims
+
+    @staticmethod
+    def warm(posts: Iterable[Post]) -> None:
+        """Load the encoder and the shipped vectors now, not on the first question."""
+        _UnitCache.get()
+        _Encoder.encode(["warm up"])
+
+
+def _chosen_units(post: Post, where: int) -> list[str]:
+    units = post_units(post)
+    paragraphs = [p.strip()[:MAX_UNIT_CHARS] for p in post.body.split("\n\n") if p.strip()]
+    chosen = [post.title]
+    if 0 <= where < len(paragraphs):
+        chosen.append(paragraphs[where])
+    elif len(paragraphs) > 0:
+        chosen.append(paragraphs[0])
+    zh = [u for u in units[1 + len(paragraphs):]]
+    return chosen + zh
 
 
 def write_cache(posts: Iterable[Post], path: Path = CACHE_FILE) -> int:
