@@ -277,7 +277,7 @@ class AnswerEngine:
         bare = not [t for t in rest if not t.isdigit()] and len(script_left) <= 1
         if sig.address and (bare or "ministry" in found_words):
             return card([MINISTRY_ADDRESS, MINISTRY_CONTACT], "contact-address")
-        if asks and needs:
+        if needs and (asks or sig.contact_words):
             return card(needs, "contact-need")
         if bare and (asks or sig.contact_words):
             return card([MINISTRY_CONTACT, MINISTRY_ADDRESS], "contact-ministry")

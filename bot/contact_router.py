@@ -38,8 +38,16 @@ class ContactSignals:
     needs: dict[str, list[str]] = field(default_factory=dict)  # contact id -> need phrases found
 
     def best_needs(self) -> list[str]:
-        """Contact ids by how many distinct need phrases the message holds (most first)."""
-        return sorted(self.needs, key=lambda cid: -len(set(self.needs[cid])))
+        """Contact ids by the need phrases the message holds, longest evidence first: a phrase inside a
+        longer one of another line ('visa' in 'visa habis') says less than the longer one."""
+        found = {cid: set(terms) for cid, terms in self.needs.items()}
+        phrases = [(t, cid) for cid, terms in found.items() for t in terms]
+        weight: dict[str, float] = {}
+        for term, cid in phrases:
+            inside_other = any(term != other and term.strip("*") in other and ocid != cid for other, ocid in phrases)
+            if not inside_other:
+                weight[cid] = weight.get(cid, 0.0) + _length(term)
+        return sorted(weight, key=lambda cid: -weight[cid])
 
 
 class ContactRouter:
@@ -60,6 +68,12 @@ class ContactRouter:
         found = self._phrases.find(view)
         return ContactSignals(found.get("asks", []), found.get("attributes", []), found.get("address", []),
                               found.get("contact_words", []), self._needs.find(view))
+
+
+def _length(term: str) -> float:
+    """How specific a phrase is: its words, or for Chinese and Thai its characters (two make a word)."""
+    core = term.strip("*")
+    return len(core.split()) if core.isascii() or " " in core else max(1.0, len(core) / 2)
 
 
 def _load(path) -> dict:
