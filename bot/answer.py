@@ -155,6 +155,7 @@ class AnswerEngine:
 
     def load(self, posts: list[Post], contacts: list[Contact]) -> None:
         self.posts = {p.id: p for p in posts}
+        self.n_posts = len(self.posts)
         self.contacts = {c.id: c for c in contacts}
         self.legacy_contacts = {c.id for c in contacts if any("legacy" in t.lower() for t in c.topics)}
         self._contact_digits = [(c, {"".join(ch for ch in n if ch.isdigit()) for n in (c.phone, *c.alt_phones)})

@@ -176,7 +176,7 @@ def cmd_fit(settings: Settings, args) -> int:
     from bot.fitting import fit_and_report
 
     engine = _engine_from_files(args.posts, args.contacts, settings)
-    model = fit_and_report(engine, [Path(f) for f in args.files], write=not args.dry_run)
+    model = fit_and_report(engine, [Path(f) for f in args.files], write=not args.dry_run, only=args.variant)
     print(json.dumps({name: {"thresholds": v["thresholds"], **v["report"]} for name, v in model["variants"].items()},
                      ensure_ascii=False, indent=1))
     return 0
@@ -421,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--posts", help="posts JSON file instead of the store")
     fit.add_argument("--contacts", help="contacts JSON file instead of the store")
     fit.add_argument("--dry-run", action="store_true", help="print the figures, keep the current model")
+    fit.add_argument("--variant", choices=["semantic", "lexical"],
+                     help="refit one variant only (the lexical one on a large store: --posts big.json)")
     sub.add_parser("embed-cache", help="precompute the bundled store's sentence vectors (data/embeddings.npz)")
     fits = sub.add_parser("fit-safety", help="refit the safety cue thresholds (data/safety/cues.json)")
     fits.add_argument("files", nargs="+", help="question files with safety and other questions")

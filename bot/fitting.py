@@ -110,19 +110,26 @@ def _by(rows: list[dict], p: np.ndarray, t: float) -> dict:
     return {k: f"{v[0]}/{v[1]}" for k, v in sorted(tally.items())}
 
 
-def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: bool = True) -> dict:
-    """Fit both variants of the model (with and without the semantic features) and write them."""
+def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: bool = True,
+                   only: str | None = None) -> dict:
+    """Fit the variants of the model (with and without the semantic features) and write them.
+
+    `only` refits one variant and keeps the other as it is: the lexical variant serves the largest
+    stores, so it is best fitted on such a store (the real posts hidden among synthetic ones)."""
     rows = training_rows(engine, files)
     if len({r["y"] for r in rows}) < 2:
         raise SystemExit("need both answerable and unanswerable questions to fit")
-    variants = {name: _fit_variant(rows, names) for name, names in VARIANTS.items()}
+    old = json.loads(out.read_text(encoding="utf-8")).get("variants", {}) if out.exists() else {}
+    variants = {name: (_fit_variant(rows, names, engine.n_posts) if only in (None, name) else old[name])
+                for name, names in VARIANTS.items()}
     model = {
         "_comment": (
             "Answerability model of the answer engine (bot/answerability.py): logistic regression over the "
             "features listed, standardised with mean/scale. Fitted by `python -m bot fit-answerability` on the "
             "post and 'none' questions of: " + ", ".join(p.name for p in files) + ". Two variants: 'semantic' "
             "(every feature) for stores small enough to hold the sentence encoder, 'lexical' (without the "
-            "semantic features) for the largest stores. Thresholds: 'tentative' maximises the out-of-fold "
+            "semantic features) for the largest stores, fitted on a store of that size (see each variant's "
+            "report.store_posts). Thresholds: 'tentative' maximises the out-of-fold "
             "decision accuracy; 'answer' is the lowest threshold whose out-of-fold precision is at least "
             f"{ANSWER_PRECISION}. 'report' holds only cross-validated and held-out figures."),
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d"),
@@ -133,7 +140,7 @@ def fit_and_report(engine, files: list[Path], out: Path = MODEL_PATH, write: boo
     return model
 
 
-def _fit_variant(all_rows: list[dict], names: tuple[str, ...]) -> dict:
+def _fit_variant(all_rows: list[dict], names: tuple[str, ...], store_posts: int) -> dict:
     cols = [FEATURES.index(n) for n in names]
     rows = [{**r, "x": [r["x"][i] for i in cols]} for r in all_rows]
     # The regularisation strength with the best out-of-fold decision accuracy at its best threshold.
@@ -154,6 +161,7 @@ def _fit_variant(all_rows: list[dict], names: tuple[str, ...]) -> dict:
         "bias": round(bias, 6),
         "thresholds": {"answer": answer_at, "tentative": tentative},
         "report": {
+            "store_posts": store_posts,
             "rows": len(rows),
             "positives": int(sum(r["y"] for r in rows)),
             "l2": l2,

@@ -78,13 +78,13 @@ class QueryPlan:
 
 
 FIELD_BITS = 4
-BUILD_SLICE = 10000  # documents aggregated at a time while building
+BUILD_SLICE = 5000  # documents aggregated at a time while building
 TRANSLATED_FIELDS = frozenset({"title_i18n", "summary_i18n", "body_i18n", "name_i18n", "purpose_i18n"})
 TITLE_FIELDS = frozenset({"title", "questions", "name", "tags", "topics", "title_i18n", "name_i18n"})
 # Score added for the year a question names: a post about that year (date, title, tags), one that
 # only mentions it in passing (a 2017 report quoting 2016 figures), one about another year.
 YEAR_ABOUT, YEAR_MENTIONED, YEAR_OTHER = 0.12, -0.06, -0.25
-COMMON_SHARE = 0.25  # a word in more than this share of a large store is skipped when scoring
+COMMON_SHARE = 0.6  # a word in more than this share of a large store is skipped when scoring
 UNKNOWN_WEIGHT = 6.0  # an unseen informative word counts like a very rare term: it signals "not in the store"
 MAX_TERMS = 24
 MAX_SCRIPT_TERMS = 32  # Han pairs / Thai triples kept besides the words

@@ -7,10 +7,14 @@ record with the same message: which record, which field, what is wrong.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from types import MappingProxyType
 
 CATEGORIES = ("news", "workshop", "anti-trafficking", "cooperation", "announcement")
+# One shared, read-only "no translations" value: 100,000 untranslated posts need no 100,000 empty dicts.
+NO_TRANSLATIONS: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 # Languages a record may carry translations in (BCP 47 tags as the ministry's sites use them).
 CONTENT_LANGS = ("en", "zh-TW", "id", "vi", "th", "tl")
 POST_I18N_FIELDS = ("title", "summary", "body")
@@ -38,7 +42,7 @@ class Post:
     imported_at: str = ""
     updated_at: str = ""
     # Translations by language tag: {"zh-TW": {"title": ..., "summary": ..., "body": ...}}.
-    i18n: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+    i18n: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: NO_TRANSLATIONS, hash=False)
 
     @property
     def year(self) -> int:
@@ -49,7 +53,7 @@ class Post:
         return self.i18n.get(content_lang(lang), {}).get(key, "")
 
     def to_record(self) -> dict:
-        rec = asdict(self)
+        rec = _plain(self)
         rec["tags"] = list(self.tags)
         rec["questions"] = list(self.questions)
         if not self.i18n:
@@ -72,7 +76,7 @@ class Contact:
     notes: str = ""  # what was verified and what not (for staff, never shown to citizens)
     page_url: str = ""  # an official page for citizens: the card's "Read more"
     # Citizen-facing card text by language: {"zh-TW": {"name", "purpose", "hours", "languages"}}.
-    i18n: dict[str, dict[str, str]] = field(default_factory=dict, hash=False)
+    i18n: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: NO_TRANSLATIONS, hash=False)
 
     def text(self, lang: str, key: str) -> str:
         """A card field in `lang`, else the English card text, else "" (callers fall back to the record)."""
@@ -83,13 +87,20 @@ class Contact:
         return ""
 
     def to_record(self) -> dict:
-        rec = asdict(self)
+        rec = _plain(self)
         for key in ("alt_phones", "topics", "languages"):
             rec[key] = list(rec[key])
         for key in ("page_url", "i18n"):
             if not rec[key]:
                 del rec[key]
         return rec
+
+
+def _plain(record: Post | Contact) -> dict:
+    """The record's fields as a JSON-ready dict (translations copied into plain dicts)."""
+    rec = {f.name: getattr(record, f.name) for f in fields(record)}
+    rec["i18n"] = {lang: dict(texts) for lang, texts in record.i18n.items()}
+    return rec
 
 
 def content_lang(lang: str) -> str:
@@ -136,26 +147,26 @@ def _texts(raw: dict, key: str, label: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def _i18n(raw: dict, label: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, dict[str, str]]:
+def _i18n(raw: dict, label: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> Mapping[str, Mapping[str, str]]:
     """Translations: {lang: {field: text}} with known languages and fields, no empty text."""
     value = raw.get("i18n") or {}
     if not isinstance(value, dict):
         raise RecordError(f"{label}: field 'i18n' must be an object of languages")
     out: dict[str, dict[str, str]] = {}
-    for lang, fields in value.items():
+    for lang, texts_in in value.items():
         where = f"i18n.{lang}"
         if lang not in CONTENT_LANGS:
             raise RecordError(f"{label}: field '{where}' is not a supported language ({', '.join(CONTENT_LANGS)})")
-        if not isinstance(fields, dict):
+        if not isinstance(texts_in, dict):
             raise RecordError(f"{label}: field '{where}' must be an object of {', '.join(allowed)}")
-        unknown = [k for k in fields if k not in allowed]
+        unknown = [k for k in texts_in if k not in allowed]
         if unknown:
             raise RecordError(f"{label}: field '{where}.{unknown[0]}' is unknown (allowed: {', '.join(allowed)})")
-        texts = {k: _text(fields, k, f"{label}: {where}", required=k in required) for k in allowed}
+        texts = {k: _text(texts_in, k, f"{label}: {where}", required=k in required) for k in allowed}
         texts = {k: v for k, v in texts.items() if v}
         if texts:
             out[lang] = texts
-    return out
+    return out or NO_TRANSLATIONS
 
 
 def _record_id(raw: dict, label: str) -> str:
