@@ -18,7 +18,7 @@ from bot.render import Reply
 from handlers.common import NO_PREVIEW, markup, send, services, user_lang
 
 log = logging.getLogger(__name__)
-EDIT_IN_PLACE = {"news", "cat"}  # page through a list in the same message
+EDIT_IN_PLACE = {"news", "cat", "hot"}  # page through a list in the same message
 
 
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
