@@ -138,7 +138,7 @@ class AnswerEngine:
         self.intents = {k: PhraseSet(v) for k, v in intents.items() if not k.startswith("_")}
         asks = json.loads((DATA_DIR / "contact_asks.json").read_text(encoding="utf-8"))
         self.contact_reader = PhraseReader(
-            {"contact": [t for kind in ("asks", "attributes", "address", "contact_words")
+            {"contact": [t for kind in ("asks", "attributes", "address", "contact_words", "number_words")
                          for terms in asks.get(kind, {}).values() for t in terms],
              "ministry": intents.get("ministry_names", [])},
             self.lexicon.stopwords, "".join(self.lexicon.zh_function))
@@ -278,11 +278,11 @@ class AnswerEngine:
         bare = not [t for t in rest if not t.isdigit()] and len(script_left) <= 1
         if sig.address and (bare or "ministry" in found_words):
             return card([MINISTRY_ADDRESS, MINISTRY_CONTACT], "contact-address")
-        if needs and (asks or sig.contact_words):
+        if needs and (asks or sig.contact_words or sig.number_words):
             return card(needs, "contact-need")
         if bare and (asks or sig.contact_words):
             return card([MINISTRY_CONTACT, MINISTRY_ADDRESS], "contact-ministry")
-        if asks or sig.contact_words:
+        if asks or sig.contact_words or sig.number_words:
             # "anti fraud hotline number": a line named by what it is; without an ask, only a clear match.
             found = self._contacts_for(query, [], today)
             if found and (found[0].score >= self.tun.min_contact_score if asks

@@ -35,6 +35,7 @@ class ContactSignals:
     attributes: list[str] = field(default_factory=list)  # phrases asking about a line's hours, languages, cost
     address: list[str] = field(default_factory=list)  # phrases asking for an address or a postcode
     contact_words: list[str] = field(default_factory=list)  # words naming a way of contacting (phone, hotline)
+    number_words: list[str] = field(default_factory=list)  # "number", "nomor": with a need or a line's name
     needs: dict[str, list[str]] = field(default_factory=dict)  # contact id -> need phrases found
 
     def best_needs(self) -> list[str]:
@@ -59,15 +60,17 @@ class ContactRouter:
                       for cid, by_lang in needs.items() if not cid.startswith("_") and cid in known}
         self._needs = TermMatcher(need_terms)
         phrase_terms = {kind: [t for terms in asks.get(kind, {}).values() for t in terms]
-                        for kind in ("asks", "attributes", "address", "contact_words")}
-        self._phrases = TermMatcher(phrase_terms, fuzzy=False)
+                        for kind in ("asks", "attributes", "address", "contact_words", "number_words")}
+        ignore = [t for terms in asks.get("not_asking", {}).values() for t in terms]
+        self._phrases = TermMatcher(phrase_terms, fuzzy=False, ignore=ignore)
 
     def read(self, text: str) -> ContactSignals:
         raw = clean(text)
         view = _View(words(normalise(raw)), _compact(raw, {}), raw)
         found = self._phrases.find(view)
         return ContactSignals(found.get("asks", []), found.get("attributes", []), found.get("address", []),
-                              found.get("contact_words", []), self._needs.find(view))
+                              found.get("contact_words", []), found.get("number_words", []),
+                              self._needs.find(view))
 
 
 def _length(term: str) -> float:
