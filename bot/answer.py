@@ -46,6 +46,7 @@ class Tunables:
     latest_about_share: float
     latest_about_coverage: float
     semantic_max_posts: int
+    title_search_max_words: int
 
     @classmethod
     def load(cls) -> Tunables:
@@ -310,9 +311,16 @@ class AnswerEngine:
         p = self.answerability.probability(values)
         if p >= self.answerability.answer_at:
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang, confidence=p)
-        if p >= self.answerability.tentative_at:
+        if p >= self.answerability.tentative_at or self._title_search(plan, posts[0]):
             return Answer("post", tuple(posts), query=query, reason="tentative", lang=lang, confidence=p)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near, confidence=p)
+
+    def _title_search(self, plan: QueryPlan, best: Hit) -> bool:
+        """'social housing', '165 hotline': a few words, all of them in the best post's title, is a search
+        for that post by its title, answered (tentatively) even where the model would decline."""
+        words_asked = [t for t in plan.terms if t.isascii()]
+        return (0 < len(words_asked) <= self.tun.title_search_max_words and not plan.unknown
+                and best.parts.get("title", 0.0) >= 0.999)
 
     def post_candidates(self, query: str, lang: str, *, today: date | None = None, recency: bool = False
                         ) -> tuple[QueryPlan, list[Hit], dict[str, float]]:
