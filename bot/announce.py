@@ -24,6 +24,7 @@ from bot.opstore import TAIPEI, TOPICS, BroadcastInfo, OperationalStore, normali
 from bot.render import Button, Reply, fit, post_reply
 from bot.staff import draft_post
 from bot.store import PostStore
+from bot.text import has_han
 
 if TYPE_CHECKING:  # only for type hints: the services container is passed in, never built here
     from bot.broadcast import ProgressInfo
@@ -73,6 +74,14 @@ class ScheduleError(StaffInputError):
 # -- posts ------------------------------------------------------------------------------------
 
 
+def clean_titles(text: str | None) -> tuple[str, str]:
+    """(title, Traditional Chinese title): staff may send the Chinese title on a second line."""
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    if len(lines) >= 2 and has_han(lines[-1]) and not has_han(lines[0]):
+        return clean_title("\n".join(lines[:-1])), clean_title(lines[-1])
+    return clean_title(text), ""
+
+
 def clean_title(text: str | None) -> str:
     title = " ".join((text or "").split())
     if not title:
@@ -110,7 +119,7 @@ def clean_link(text: str | None) -> str:
 def preview_post(store: PostStore, fields: dict, lang: str, *, bot_username: str = "") -> Reply:
     """The post exactly as citizens will see it (bot/render.post_reply), validated like the store will."""
     record = draft_post(store, title=fields["title"], body=fields["body"], category=fields["category"],
-                        url=fields.get("url", ""))
+                        url=fields.get("url", ""), zh_title=fields.get("zh_title", ""))
     try:
         post = post_from_record(record)
     except RecordError as exc:

@@ -13,9 +13,10 @@ STAFF_ID_PREFIX = "m"
 
 
 def draft_post(store: PostStore, *, title: str, body: str, category: str, url: str = "",
-               tags: list[str] | None = None, day: str | None = None) -> dict:
-    """A post record ready for preview; validated again when published."""
-    return {
+               tags: list[str] | None = None, day: str | None = None, zh_title: str = "") -> dict:
+    """A post record ready for preview; validated again when published. Staff may give the
+    Traditional Chinese title too (the bot answers Chinese questions with it)."""
+    record = {
         "id": store.next_post_id(STAFF_ID_PREFIX),
         "title": title.strip(),
         "body": body.strip(),
@@ -24,6 +25,9 @@ def draft_post(store: PostStore, *, title: str, body: str, category: str, url: s
         "tags": [t.strip() for t in (tags or []) if t.strip()],
         "date": day or datetime.now(TAIPEI).date().isoformat(),
     }
+    if zh_title.strip():
+        record["i18n"] = {"zh-TW": {"title": zh_title.strip()}}
+    return record
 
 
 def publish_post(store: PostStore, **fields) -> Post:

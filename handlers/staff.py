@@ -156,7 +156,8 @@ async def post_title(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """The post's title (at most 300 characters)."""
     lang = user_lang(update, context)
     try:
-        context.user_data.setdefault("post", {})["title"] = announce.clean_title(update.message.text)
+        draft = context.user_data.setdefault("post", {})
+        draft["title"], draft["zh_title"] = announce.clean_titles(update.message.text)
     except StaffInputError as exc:
         await _say(update, context, exc.message(lang))
         return P_TITLE
@@ -247,7 +248,7 @@ async def post_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     await _done_with_buttons(update)
     try:
         post = publish_post(services(context).store, title=draft["title"], body=draft["body"],
-                            category=draft["category"], url=draft.get("url", ""))
+                            category=draft["category"], url=draft.get("url", ""), zh_title=draft.get("zh_title", ""))
     except RecordError as exc:
         await _say(update, context, StaffInputError("staff_post_invalid", reason=str(exc)).message(lang))
         return END

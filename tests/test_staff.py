@@ -576,3 +576,15 @@ def test_cli_announce_preview_confirmation_and_schedule(services, settings):
                         out=io.StringIO(), err=err)
     assert code == 2 and "already passed" in err.getvalue()
 
+
+
+async def test_staff_can_give_the_chinese_title_on_a_second_line(bot_app, services):
+    await _post_until_preview(bot_app, "Lantern festival safety checks in Pingtung\n屏東燈會安全檢查",
+                              "Fire officers checked every lantern and the drone show area in Pingtung.")
+    await press(bot_app, button_data(bot_app, "st:post_ok:"))
+    new = max(services.store.posts(), key=lambda p: p.imported_at + p.id)
+    assert new.title == "Lantern festival safety checks in Pingtung"
+    assert new.text("zh", "title") == "屏東燈會安全檢查"
+    answer, reply = services.assistant.ask("屏東燈會安全檢查", "en")
+    assert answer.hits and answer.hits[0].id == new.id
+    assert "屏東燈會安全檢查" in reply.text
