@@ -395,7 +395,8 @@ class AnswerEngine:
             "terms": {t: round(w, 2) for t, w in plan.terms.items()},
             "unknown_words": plan.unknown,
             "years": plan.years,
-            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, "parts": _rounded(h.parts)}
+            "posts": [{"id": h.id, "title": self.posts[h.id].title, "score": h.score, "parts": _rounded(h.parts),
+                       "translated_titles": {lang: f["title"] for lang, f in self.posts[h.id].i18n.items()}}
                       for h in posts[:5]],
             "answerability": decision,
             "safety_cues": {k: v for k, v in safety.cue_scores(text).items() if v > 0},
