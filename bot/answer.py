@@ -29,6 +29,7 @@ from bot.semantic import SemanticIndex
 from bot.text import clean, fold_latin, has_searchable, normalise, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
+_YEAR_RE = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)|\d{2,3}\s*年")
 YEAR_LIST_SIZE = 10  # posts listed for "posts from 2019" (the list pages on with buttons)
 PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at start-up, not on first use
 
@@ -275,6 +276,11 @@ class AnswerEngine:
             return card([h.id for h in ranked] + needs, "contact-number")
         if typed:
             return None  # "1990 hotline", "165反詐騙專線成效": about the line, a question for the posts
+        urgent = [i for i in needs[:1] if i in self.router.urgent]
+        if urgent and sig.first_person and not _YEAR_RE.search(query):
+            # "I smell smoke in the stairwell", "家裡有瓦斯味": the writer's own emergency, now (no year:
+            # not a question about a past event), names the line even without asking for a number.
+            return card(urgent + needs, "contact-urgent")
         found_words, rest, script_left = self.contact_reader.read(query)
         bare = not [t for t in rest if not t.isdigit()] and len(script_left) <= 1
         if sig.address and (bare or "ministry" in found_words):

@@ -36,6 +36,7 @@ class ContactSignals:
     address: list[str] = field(default_factory=list)  # phrases asking for an address or a postcode
     contact_words: list[str] = field(default_factory=list)  # words naming a way of contacting (phone, hotline)
     number_words: list[str] = field(default_factory=list)  # "number", "nomor": with a need or a line's name
+    first_person: list[str] = field(default_factory=list)  # "I", "my", "我", "saya": the writer's own situation
     needs: dict[str, list[str]] = field(default_factory=dict)  # contact id -> need phrases found
 
     def best_needs(self) -> list[str]:
@@ -55,12 +56,15 @@ class ContactRouter:
     def __init__(self, contacts: Iterable[Contact], needs: dict | None = None, asks: dict | None = None) -> None:
         needs = needs if needs is not None else _load(NEEDS_FILE)
         asks = asks if asks is not None else _load(ASKS_FILE)
+        contacts = list(contacts)
         known = {c.id for c in contacts}
+        urgent = set(asks.get("urgent_lines", ()))
+        self.urgent = {c.id for c in contacts if c.phone in urgent}
         need_terms = {cid: [t for terms in by_lang.values() for t in terms]
                       for cid, by_lang in needs.items() if not cid.startswith("_") and cid in known}
         self._needs = TermMatcher(need_terms)
         phrase_terms = {kind: [t for terms in asks.get(kind, {}).values() for t in terms]
-                        for kind in ("asks", "attributes", "address", "contact_words", "number_words")}
+                        for kind in ("asks", "attributes", "address", "contact_words", "number_words", "first_person")}
         ignore = [t for terms in asks.get("not_asking", {}).values() for t in terms]
         self._phrases = TermMatcher(phrase_terms, fuzzy=False, ignore=ignore)
 
@@ -70,7 +74,7 @@ class ContactRouter:
         found = self._phrases.find(view)
         return ContactSignals(found.get("asks", []), found.get("attributes", []), found.get("address", []),
                               found.get("contact_words", []), found.get("number_words", []),
-                              self._needs.find(view))
+                              found.get("first_person", []), self._needs.find(view))
 
 
 def _length(term: str) -> float:
