@@ -164,7 +164,7 @@ class AnswerEngine:
                                 for c in contacts]
         phones = {normalise(c.phone).replace(" ", "") for c in contacts if c.phone.isdigit()}
         self.post_index = Index(post_docs(posts), self.tun.post_fields, self.lexicon, phone_terms=phones)
-        self.passages = PassageIndex(self.post_index.doc_tokens)
+        self.passages = PassageIndex(self.post_index.doc_tokens, carry_over=getattr(self, "passages", None))
         # The sentence encoder (~150 MB) serves stores up to semantic_max_posts; larger ones use the
         # model fitted without the semantic features.
         variant = "semantic" if len(posts) <= self.tun.semantic_max_posts else "lexical"

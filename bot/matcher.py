@@ -87,6 +87,8 @@ YEAR_ABOUT, YEAR_MENTIONED, YEAR_OTHER = 0.12, -0.06, -0.25
 COMMON_SHARE = 0.6  # a word in more than this share of a large store is skipped when scoring
 UNKNOWN_WEIGHT = 6.0  # an unseen informative word counts like a very rare term: it signals "not in the store"
 MAX_TERMS = 24
+_TEXT_TOKENS: dict[tuple[int, str], list[str]] = {}  # non-ASCII field text -> its terms, across builds
+_TEXT_TOKENS_MAX = 50_000
 MAX_SCRIPT_TERMS = 32  # Han pairs / Thai triples kept besides the words
 # Pairs overlap (a 4-character word gives 3 pairs), so one pair weighs less than one word.
 SCRIPT_GRAM_WEIGHT = 0.5
@@ -182,7 +184,7 @@ class Index:
                 parts.append((term_idx * n + docs_of[text_idx[occ]] + lo) << FIELD_BITS | code)
         for i, text in enumerate(texts):
             if text and not text.isascii():
-                toks = self.doc_tokens(text)
+                toks = self._cached_tokens(text)
                 ids = np.fromiter((self.term_ids.setdefault(t, len(self.term_ids)) for t in toks),
                                   dtype=np.int64, count=len(toks))
                 parts.append((ids * n + lo + i) << FIELD_BITS | code)
@@ -196,6 +198,18 @@ class Index:
             length_of[code] = 0.0 if fname in TRANSLATED_FIELDS else w
         docs = (keys >> FIELD_BITS) % self.n - lo
         return np.bincount(docs, weights=length_of[keys & ((1 << FIELD_BITS) - 1)], minlength=hi - lo)
+
+    def _cached_tokens(self, text: str) -> list[str]:
+        """Terms of a non-ASCII text (a translation), kept between index builds: a running bot re-indexes
+        after every change to the store, and translations rarely change."""
+        key = (id(self.lexicon), text)
+        toks = _TEXT_TOKENS.get(key)
+        if toks is None:
+            toks = self.doc_tokens(text)
+            if len(_TEXT_TOKENS) >= _TEXT_TOKENS_MAX:
+                _TEXT_TOKENS.clear()
+            _TEXT_TOKENS[key] = toks
+        return toks
 
     def _aggregate(self, keys: np.ndarray, fields: list[tuple[str, float]]):
         """Sum field-weighted frequencies per (term, document); note whether a title-like field has it."""

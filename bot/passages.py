@@ -29,22 +29,28 @@ def paragraphs(post: Post) -> list[str]:
 
 
 class PassageIndex:
-    """Terms of each paragraph of the posts asked about, computed on first use and kept (bounded)."""
+    """Terms of each paragraph of the posts asked about, computed on first use and kept (bounded).
 
-    def __init__(self, tokenise: Callable[[str], list[str]], cache_posts: int = CACHE_POSTS) -> None:
+    Entries are keyed by the post's id and its text, so an index rebuilt after a change to the store
+    (`carry_over`) keeps the paragraphs of every post that did not change."""
+
+    def __init__(self, tokenise: Callable[[str], list[str]], cache_posts: int = CACHE_POSTS,
+                 carry_over: PassageIndex | None = None) -> None:
         self._tokenise = tokenise
-        self._cache: OrderedDict[str, list[frozenset[str]]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int], list[frozenset[str]]] = (
+            carry_over._cache if carry_over is not None else OrderedDict())
         self._max = cache_posts
 
     def units(self, post: Post) -> list[frozenset[str]]:
-        cached = self._cache.get(post.id)
+        key = (post.id, hash((post.title, post.body, tuple((k, tuple(v.items())) for k, v in post.i18n.items()))))
+        cached = self._cache.get(key)
         if cached is None:
             cached = [frozenset(self._tokenise(text)) for text in paragraphs(post)]
-            self._cache[post.id] = cached
+            self._cache[key] = cached
             if len(self._cache) > self._max:
                 self._cache.popitem(last=False)
         else:
-            self._cache.move_to_end(post.id)
+            self._cache.move_to_end(key)
         return cached
 
     def warm(self, posts: Iterable[Post]) -> None:

@@ -109,9 +109,14 @@ class SemanticIndex:
 
     @staticmethod
     def warm(posts: Iterable[Post]) -> None:
-        """Load the encoder and the shipped vectors now, not on the first question."""
-        _UnitCache.get()
-        _Encoder.encode(["warm up"])
+        """Load the encoder and the shipped vectors in the background, so start-up does not wait for
+        them; a question that comes first waits on the encoder's lock until they are there."""
+        threading.Thread(target=_warm, name="semantic-warm-up", daemon=True).start()
+
+
+def _warm() -> None:
+    _UnitCache.get()
+    _Encoder.encode(["warm up"])
 
 
 def _chosen_units(post: Post, where: int) -> list[str]:

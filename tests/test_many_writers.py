@@ -150,7 +150,7 @@ async def writers_kill_run(workdir: Path, *, kills: int = 20, seed: int = 1, per
         try:
             for n in range(kills):
                 proc = await launch()
-                await asyncio.sleep(rng.uniform(1.0, 3.0))  # started (about 1 s), then busy writing
+                await asyncio.sleep(rng.uniform(2.0, 4.0))  # started (1-2 s with its lexicons), then busy writing
                 proc.send_signal(signal.SIGKILL)
                 await proc.wait()
                 moments.append(f"{len(acked_imports) // per_import} imports, {len(acked_staff)} staff posts so far")
