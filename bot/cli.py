@@ -157,6 +157,8 @@ def _answer_line(qid, answer) -> dict:
 
 def cmd_answer_jsonl(settings: Settings, posts_file: str | None, contacts_file: str | None) -> int:
     engine = _engine_from_files(posts_file, contacts_file, settings)
+    if engine.semantic is not None:
+        engine.semantic.wait_ready()
     for line in sys.stdin:
         line = line.strip()
         if not line:

@@ -107,11 +107,17 @@ class SemanticIndex:
             i += len(units)
         return sims
 
-    @staticmethod
-    def warm(posts: Iterable[Post]) -> None:
+    def warm(self, posts: Iterable[Post]) -> None:
         """Load the encoder and the shipped vectors in the background, so start-up does not wait for
         them; a question that comes first waits on the encoder's lock until they are there."""
-        threading.Thread(target=_warm, name="semantic-warm-up", daemon=True).start()
+        self._warming = threading.Thread(target=_warm, name="semantic-warm-up", daemon=True)
+        self._warming.start()
+
+    def wait_ready(self) -> None:
+        """Block until the warm-up is done (batch mode: the first answer's time is then its own)."""
+        warming = getattr(self, "_warming", None)
+        if warming is not None:
+            warming.join()
 
 
 def _warm() -> None:
