@@ -107,6 +107,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)
+    added_ids: list[str] = field(default_factory=list)  # which records were new (the feeds announce them)
 
 
 def _label(raw: object, index: int | None) -> str:

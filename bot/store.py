@@ -468,6 +468,7 @@ def _stage(raws: Iterable[object], parse: Callable, current: dict, change: Calla
         staged[record.id] = changed
         if old is None:
             report.added += 1
+            report.added_ids.append(record.id)
         else:
             report.updated += 1
     return report, staged

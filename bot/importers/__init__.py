@@ -28,6 +28,8 @@ from bot.importers.tabular import TableError, parse_csv, parse_json
 from bot.models import ImportReport
 
 FORMATS = ("blog", "list", "rss", "atom", "json", "csv")
+_DESCRIBE = {"blog": "an HTML page", "list": "an HTML page", "rss": "an RSS or Atom feed", "atom": "an RSS or Atom feed",
+             "json": "a JSON file", "csv": "a CSV file"}
 _DATE_LINE = re.compile(r"^\s*\d{4}[-/.]\d{2}[-/.]\d{2}(?:\s+\d{1,2}:\d{2})?\s*$", re.M)
 
 
@@ -176,14 +178,18 @@ def blog_record(data: bytes, *, url: str = "", source_url: str = "") -> dict:
 
 async def load(source: str, *, fmt: str | None = None, page_url: str = "", category: str | None = None,
                delay: float | None = None, max_pages: int | None = None, timeout: float | None = None,
-               etag: str = "", last_modified: str = "",
+               etag: str = "", last_modified: str = "", known: Callable[[str], bool] | None = None,
+               expect: str = "",
                progress: Callable[[str, int, int], None] | None = None) -> Batch:
     """Read `source` (a file path or an http(s) URL) and parse it.
 
     `page_url`: for a file, the address it was saved from (its posts' Read more link, and the base of a
     list page's links). `category`: for new posts whose source names none. A list page's links are
     fetched one at a time, `delay` seconds apart, at most `max_pages`; `progress(stage, done, total)`
-    follows them. With etag/last_modified an unchanged URL returns a Batch with `fetched.not_modified`."""
+    follows them, and links for which `known(url)` is true are not fetched (the scheduled refresh skips posts
+    it has). With etag/last_modified an unchanged URL returns a Batch with `fetched.not_modified`. Parsing
+    runs in a worker thread, so a bot's event loop goes on answering while a large feed is read. `expect`:
+    the format the source served before; a feed that now serves an HTML page (or anything else) is refused."""
     if fmt is not None and fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     fetched = None
@@ -204,12 +210,18 @@ async def load(source: str, *, fmt: str | None = None, page_url: str = "", categ
         name, url, content_type = path.name, page_url, ""
     if not data.strip():
         raise SourceError("the source is empty")
-    kind = fmt or detect_format(data, content_type=content_type)
-    if kind == "list":
+
+    def parse() -> tuple[str, Batch | None]:
+        kind = fmt or detect_format(data, content_type=content_type)
+        if expect and _DESCRIBE.get(kind, kind) != _DESCRIBE.get(expect, expect):
+            raise SourceError(f"{_DESCRIBE.get(kind, kind)} where {_DESCRIBE.get(expect, expect)} was expected")
+        return kind, None if kind == "list" else parse_document(data, kind, name=name, url=url,
+                                                                content_type=content_type)
+
+    kind, batch = await asyncio.to_thread(parse)
+    if batch is None:
         batch = await _follow_list(data, base=url, name=name, delay=delay, max_pages=max_pages, timeout=timeout,
-                                   progress=progress)
-    else:
-        batch = parse_document(data, kind, name=name, url=url, content_type=content_type)
+                                   known=known, progress=progress)
     if category:
         for post in batch.posts:
             if isinstance(post, dict):
@@ -219,7 +231,8 @@ async def load(source: str, *, fmt: str | None = None, page_url: str = "", categ
 
 
 async def _follow_list(data: bytes, *, base: str, name: str, delay: float | None, max_pages: int | None,
-                       timeout: float | None, progress: Callable[[str, int, int], None] | None) -> Batch:
+                       timeout: float | None, known: Callable[[str], bool] | None,
+                       progress: Callable[[str, int, int], None] | None) -> Batch:
     cfg = tunables()["fetch"]
     delay = float(cfg["list_delay_s"] if delay is None else delay)
     max_pages = int(cfg["list_max_pages"] if max_pages is None else max_pages)
@@ -228,6 +241,8 @@ async def _follow_list(data: bytes, *, base: str, name: str, delay: float | None
         raise SourceError("a page with no links to posts (nothing matches list_link_pattern in "
                           "data/importing.json)")
     batch = Batch("list", f"list page {name}")
+    if known is not None:
+        links = [link for link in links if not known(link)]
     if len(links) > max_pages:
         batch.rejected.append(f"{len(links) - max_pages} more link(s) not followed (at most {max_pages} a run)")
         links = links[:max_pages]
