@@ -61,7 +61,8 @@ def add_parsers(sub) -> None:
     edit.add_argument("--tag", action="append", help="replace the tags (repeat for several; '' for none)")
     edit.add_argument("--question", action="append", help="replace the alternate questions (repeat for several)")
     edit.add_argument("--set", action="append", metavar="LANG.FIELD=TEXT", default=[],
-                      help=f"a translation, e.g. zh-TW.title=… (fields {', '.join(POST_I18N_FIELDS)}; empty text removes it)")
+                      help=f"a translation, e.g. zh-TW.title=… (fields {', '.join(POST_I18N_FIELDS)}; empty text removes "
+                      "it; vi= removes a language)")
     delete = ps.add_parser("delete", help="delete one post")
     delete.add_argument("id")
     delete.add_argument("--yes", action="store_true", help="delete without asking")
@@ -230,6 +231,9 @@ def _apply_set(record: dict, sets: list[str], fields: tuple[str, ...]) -> None:
     """LANG.FIELD=TEXT into record["i18n"]; empty text removes the field (and the language when empty)."""
     for item in sets:
         key, eq, text = item.partition("=")
+        if eq and key.strip() in CONTENT_LANGS and not text.strip():  # "vi=": the language's texts go
+            record.get("i18n", {}).pop(key.strip(), None)
+            continue
         lang, _, name = key.strip().rpartition(".")
         if not eq or lang not in CONTENT_LANGS or name not in fields:
             raise RecordError(f"--set {item!r}: expected LANG.FIELD=TEXT with LANG one of {', '.join(CONTENT_LANGS)} "

@@ -59,7 +59,7 @@ def is_url(source: str) -> bool:
 
 # -- which format ------------------------------------------------------------------------------
 
-def detect_format(data: bytes, *, content_type: str = "") -> str:
+def detect_format(data: bytes, *, content_type: str = "", url: str = "") -> str:
     """One of FORMATS from the document itself (the content type only breaks a tie); SourceError if none fits."""
     head = data[:4096].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
     low = head.lower()
@@ -67,14 +67,14 @@ def detect_format(data: bytes, *, content_type: str = "") -> str:
         return "json"
     if head.startswith("<"):
         if looks_like_html(low):
-            return _html_kind(data)
+            return _html_kind(data, url)
         body = re.sub(r"<\?xml[^>]*>|<!--.*?-->|<!doctype[^>]*>|<\?xml-stylesheet[^>]*>", "", low, flags=re.S).lstrip()
         if body.startswith("<rss") or body.startswith("<rdf:rdf"):
             return "rss"
         if body.startswith("<feed"):
             return "atom"
         if "html" in content_type:
-            return _html_kind(data)
+            return _html_kind(data, url)
         raise SourceError("an XML document that is neither RSS nor Atom")
     first = head.splitlines()[0].lower() if head else ""
     if "," in first or ";" in first or "\t" in first:
@@ -87,8 +87,8 @@ def detect_format(data: bytes, *, content_type: str = "") -> str:
                       "name it with --format")
 
 
-def _html_kind(data: bytes) -> str:
-    page = parse_page(data)
+def _html_kind(data: bytes, url: str = "") -> str:
+    page = parse_page(data, base_url=url)
     return "list" if _is_list(page) else "blog"
 
 
@@ -212,7 +212,7 @@ async def load(source: str, *, fmt: str | None = None, page_url: str = "", categ
         raise SourceError("the source is empty")
 
     def parse() -> tuple[str, Batch | None]:
-        kind = fmt or detect_format(data, content_type=content_type)
+        kind = fmt or detect_format(data, content_type=content_type, url=url)
         if expect and _DESCRIBE.get(kind, kind) != _DESCRIBE.get(expect, expect):
             raise SourceError(f"{_DESCRIBE.get(kind, kind)} where {_DESCRIBE.get(expect, expect)} was expected")
         return kind, None if kind == "list" else parse_document(data, kind, name=name, url=url,

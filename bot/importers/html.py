@@ -78,7 +78,7 @@ def parse_page(html: str | bytes, base_url: str = "") -> Page:
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:")):
             continue
         absolute = urljoin(base_url, href) if base_url else href
-        if urlsplit(absolute).scheme in ("http", "https"):
+        if urlsplit(absolute).scheme in ("http", "https", ""):  # relative only when the page's address is unknown
             links.append((absolute, _SPACE.sub(" ", a.text(deep=True)).strip()))
     tree.strip_tags(_DROP)
     root = tree.body or tree.root
