@@ -49,7 +49,8 @@ def start(app: Application) -> None:
         return
     refresher(app)
     if not app.job_queue.get_jobs_by_name(_JOB):
-        app.job_queue.run_repeating(_refresh_job, interval=settings.feed_interval_s, first=FIRST_RUN_S, name=_JOB)
+        app.job_queue.run_repeating(_refresh_job, interval=settings.feed_interval_s,
+                                    first=min(FIRST_RUN_S, settings.feed_interval_s), name=_JOB)
     log.info("news sources: %d, read every %g s", len(settings.feed_urls), settings.feed_interval_s)
 
 
