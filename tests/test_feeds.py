@@ -234,3 +234,33 @@ async def test_the_job_queue_reads_the_sources_every_interval(feed_app, services
         assert state.last_success_at and state.imported_total == 1
     finally:
         await app.stop()
+
+
+# -- the bot as its own process ---------------------------------------------------------------------
+
+async def test_the_bot_process_reads_its_feed_and_answers_with_date_and_source_link(server, tmp_path):
+    from tests.emulator import BotAPIEmulator
+    from tests.test_e2e import TOKEN, start_bot, stop_bot
+
+    news = item(1, day=datetime(2026, 11, 20, 3, 0, tzinfo=UTC),
+                title="Taiwan and Atlantis sign a memorandum on lighthouse keepers",
+                link="https://www.moi.gov.tw/english/news_detail.aspx?sn=9999",
+                body="<p>The two governments will train lighthouse keepers together and share weather reports.</p>")
+    server.routes["/feed"] = Route(rss([news]))
+    async with BotAPIEmulator(tokens=[TOKEN]) as emu:
+        proc = await start_bot(emu, tmp_path, BOT_FEED_URLS=server.url("/feed"), BOT_FEED_INTERVAL="1s")
+        try:
+            store = tmp_path / "store.json"
+            for _ in range(150):  # the first run comes a second after start-up
+                if "Atlantis" in store.read_text(encoding="utf-8"):
+                    break
+                await asyncio.sleep(0.1)
+            await emu.send_text(7001, "atlantis lighthouse keepers memorandum")
+            [reply] = await emu.wait_for_messages(7001, 1, timeout=30)
+        finally:
+            code, log = await stop_bot(proc)
+    assert code == 0, log
+    assert "lighthouse keepers" in reply["text"] and "2026-11-20" in reply["text"]  # the post's date
+    links = [b.get("url") for row in reply["reply_markup"]["inline_keyboard"] for b in row]
+    assert news["link"] in links  # Read more: the page the post came from
+    assert "feed" in log and "1 new" in log
