@@ -103,10 +103,9 @@ class FeedRefresher:
         try:
             self._catch_up()
             run.posts_before = len(self.store.posts())
-            known = {url_key(p.url) for p in self.store.posts() if p.url}
             batch = await load(url, timeout=self.settings.feed_timeout_s, etag=state.etag,
                                last_modified=state.last_modified, delay=None, expect=state.format,
-                               known=lambda link: url_key(link) in known)
+                               known=self._known())
             fetched = batch.fetched
             if fetched is not None and fetched.not_modified:
                 run.status = "not_modified"
@@ -148,6 +147,18 @@ class FeedRefresher:
         else:
             log.debug("feed %s: nothing new (%s)", url, run.status)
         return run
+
+    def _known(self) -> Callable[[str], bool]:
+        """Whether a list page's link is a post the store has (built on first use: feeds never ask)."""
+        keys: set[str] | None = None
+
+        def known(link: str) -> bool:
+            nonlocal keys
+            if keys is None:
+                keys = {url_key(p.url) for p in self.store.posts() if p.url}
+            return url_key(link) in keys
+
+        return known
 
     def _catch_up(self) -> None:
         try:
