@@ -325,3 +325,31 @@ def test_the_format_is_read_from_the_content(data, fmt):
 def test_other_xml_is_not_a_feed():
     with pytest.raises(SourceError, match="neither RSS nor Atom"):
         detect_format(b"<?xml version='1.0'?><sitemap/>")
+
+
+def test_the_importers_and_the_refresh_import_no_telegram():
+    code = "import sys, bot.importers, bot.feeds, bot.admin; sys.exit('telegram' in sys.modules or 'handlers' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60).returncode == 0
+
+
+def test_a_json_import_without_translations_keeps_them_and_one_with_them_replaces_them(tmp_path):
+    import asyncio
+
+    from bot.importers import import_batch, load
+
+    store_path = tmp_path / "store.json"
+    shutil.copy(BUNDLED_STORE, store_path)
+    store = PostStore(store_path)
+    old = store.post("p016")
+    record = {**old.to_record(), "body": old.body + " A sentence added later."}
+    del record["i18n"]
+    source = tmp_path / "p016.json"
+    source.write_text(json.dumps([record]), encoding="utf-8")
+    report, _ = import_batch(store, asyncio.run(load(str(source))))
+    assert (report.updated, report.added) == (1, 0)
+    assert store.post("p016").i18n == old.i18n and store.post("p016").body.endswith("added later.")
+    record["i18n"] = {"zh-TW": {"title": "新標題"}}
+    source.write_text(json.dumps([record]), encoding="utf-8")
+    import_batch(store, asyncio.run(load(str(source))))
+    assert store.post("p016").i18n == {"zh-TW": {"title": "新標題"}}
+    store.close()

@@ -48,10 +48,6 @@ class Batch:
     rejected: list[str] = field(default_factory=list)  # "line 4: …", "item 7: …", "<url>: …"
     fetched: Fetched | None = None  # the HTTP answer, for a URL source
 
-    @property
-    def read(self) -> int:
-        return len(self.posts) + len(self.contacts) + len(self.rejected)
-
 
 def is_url(source: str) -> bool:
     return urlsplit(source).scheme in ("http", "https")
