@@ -353,3 +353,22 @@ def test_a_json_import_without_translations_keeps_them_and_one_with_them_replace
     import_batch(store, asyncio.run(load(str(source))))
     assert store.post("p016").i18n == {"zh-TW": {"title": "新標題"}}
     store.close()
+
+
+def test_a_page_in_another_layout_is_read_from_its_article_and_metadata(empty_store, tmp_path):
+    page = tmp_path / "news.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><title>MOI</title>'
+        '<meta property="article:published_time" content="2026-10-02T09:00:00+08:00">'
+        '<link rel="canonical" href="https://www.moi.gov.tw/News_Content.aspx?n=2&amp;s=1"></head><body>'
+        '<nav><a href="/">Home</a> <a href="/en">English</a></nav><main><article>'
+        "<h1>Interior minister visits the National Immigration Agency's service center</h1>"
+        '<p class="meta">Posted 2026-10-02</p><p>The minister thanked the staff.</p>'
+        '<p>He also met migrant workers.</p></article></main><footer>Address: No.5, Xuzhou Rd.</footer></body></html>',
+        encoding="utf-8")
+    result = cli("import", str(page), store=empty_store)
+    assert result.returncode == 0, result.stderr
+    [post] = posts_of(empty_store)
+    assert (post.date, post.url) == ("2026-10-02", "https://www.moi.gov.tw/News_Content.aspx?n=2&s=1")
+    assert post.title.startswith("Interior minister visits")
+    assert post.body == "The minister thanked the staff.\n\nHe also met migrant workers."

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.importers.blog import NotABlogPage, parse_blog_lines, parse_blog_text
+from bot.importers.blog import NotABlogPage, parse_article, parse_blog_lines, parse_blog_text
 from bot.importers.feed import FeedError, parse_feed
 from bot.importers.fetch import Fetched, FetchError, fetch
 from bot.importers.html import Page, looks_like_html, parse_page
@@ -157,7 +157,10 @@ def blog_record(data: bytes, *, url: str = "", source_url: str = "") -> dict:
         if looks_like_html(text[:2048].lower()):
             page = parse_page(text, base_url=url)
             canonical = page.canonical
-            post = parse_blog_lines(page.lines)
+            try:
+                post = parse_blog_lines(page.lines)
+            except NotABlogPage:  # another layout: the article, its metadata and heading
+                post = parse_article(page.article, heading=page.heading, title=page.title, published=page.published)
         else:
             post = parse_blog_text(text)
     except NotABlogPage as exc:

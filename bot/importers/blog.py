@@ -48,6 +48,32 @@ def parse_blog_lines(lines: list[str]) -> dict:
     return {"date": f"{y}-{m}-{d}", "title": title, "body": "\n\n".join(paragraphs)}
 
 
+_ISO_DAY = re.compile(r"(\d{4})[-/.](\d{2})[-/.](\d{2})")
+
+
+def parse_article(lines: list[str], *, heading: str, title: str, published: str) -> dict:
+    """A page without the blog's date line: the date from its metadata (article:published_time, <time>)
+    or a date in its first lines, the title from its heading (or og:title), the text of <article>/<main>."""
+    day = _ISO_DAY.search(published or "") or next(
+        (m for m in (_ISO_DAY.search(line) for line in lines[:6]) if m), None)
+    name = heading or title
+    if day is None or not name:
+        raise NotABlogPage("no 'YYYY-MM-DD HH:MM' date line, nor an article with a date and a title: not a page of "
+                           "the ministry's blog")
+    paragraphs: list[str] = []
+    for line in lines:
+        if line == name or _DATE_LINE.match(line) or line.lower() in _TOOLS or (len(line) <= 40 and _ISO_DAY.search(line)):
+            continue  # the title, the date ("Posted 2026-10-02"), the page's tools
+        if line.startswith(_END_MARKERS[:2]) or line == _END_MARKERS[2]:
+            break
+        line = dedupe_doubled(line)
+        if not paragraphs or paragraphs[-1] != line:
+            paragraphs.append(line)
+    if not paragraphs:
+        raise NotABlogPage("an article with a date and a title but no text")
+    return {"date": "-".join(day.groups()), "title": name, "body": "\n\n".join(paragraphs)}
+
+
 def parse_blog_text(text: str) -> dict:
     """{"date", "title", "body"} from the saved text of one blog post page."""
     return parse_blog_lines(text.splitlines())

@@ -34,6 +34,8 @@ class Page:
     canonical: str = ""  # link rel=canonical or og:url, absolute
     published: str = ""  # article:published_time or the first <time datetime>
     links: list[tuple[str, str]] = field(default_factory=list)  # (absolute href, link text) in page order
+    article: list[str] = field(default_factory=list)  # the lines of <article> or <main>, when the page has one
+    heading: str = ""  # the article's first h1-h3
 
 
 def _tree(html: str | bytes) -> LexborHTMLParser:
@@ -81,11 +83,18 @@ def parse_page(html: str | bytes, base_url: str = "") -> Page:
         if urlsplit(absolute).scheme in ("http", "https", ""):  # relative only when the page's address is unknown
             links.append((absolute, _SPACE.sub(" ", a.text(deep=True)).strip()))
     tree.strip_tags(_DROP)
+    main = tree.css_first("[itemprop=articleBody]") or tree.css_first("article") or tree.css_first("main")
+    heading = ""
+    if main is not None:
+        node = main.css_first("h1, h2, h3") or tree.css_first("h1")
+        heading = _SPACE.sub(" ", node.text(deep=True)).strip() if node is not None else ""
     root = tree.body or tree.root
     lines = _visible_lines(tree, root) if root is not None else []
+    article = _visible_lines(tree, main) if main is not None else []
     if canonical and base_url:
         canonical = urljoin(base_url, canonical)
-    return Page(lines, title=_SPACE.sub(" ", title).strip(), canonical=canonical, published=published, links=links)
+    return Page(lines, title=_SPACE.sub(" ", title).strip(), canonical=canonical, published=published, links=links,
+                article=article, heading=heading)
 
 
 def fragment_text(html: str) -> str:
