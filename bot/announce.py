@@ -432,6 +432,11 @@ def stats(services: Services, lang: str = "en") -> str:
         lines += ["", t(lang, "staff_stats_storage", what=escape(condition.label),
                         since=format_when(datetime.fromtimestamp(condition.since, TAIPEI)),
                         reason=escape(condition.reason))]
+    from bot.feeds import (
+        stats_lines,  # here: bot.feeds reaches the importers, which /stats alone does not need
+    )
+
+    lines += stats_lines(ops, services.settings, lang)  # each news source's last success and error
     return "\n".join(lines)
 
 

@@ -5,7 +5,10 @@
     python -m bot ask "question"  answer once
     python -m bot answer --jsonl  batch mode (the protocol of ../shared/tools/score_eval.py)
     python -m bot explain "q"     how a question was read and scored
-    python -m bot import F.json   add or update posts or contacts (idempotent by id)
+    python -m bot import SOURCE   add or update posts (or contacts) from a file or URL: blog page,
+                                  list page, RSS, Atom, JSON, CSV (bot/admin.py)
+    python -m bot posts …         staff: list, show, edit, delete, export the stored posts
+    python -m bot contacts …      staff: list, show, edit the stored contacts
     python -m bot post add …      staff: publish a post
     python -m bot announce --topic T (--post ID | --text "…") [--at "tomorrow 09:00"] [--yes]
                                   staff: preview, confirm, then send now or schedule (Asia/Taipei)
@@ -27,7 +30,6 @@ from bot.filelock import LockError
 from bot.models import (
     RecordError,
     contact_from_record,
-    is_contact_record,
     post_from_record,
     with_translations,
 )
@@ -189,38 +191,6 @@ def cmd_explain(settings: Settings, question: str) -> int:
     info = engine.explain(question)
     print(json.dumps(info, ensure_ascii=False, indent=1))
     return 0
-
-
-def cmd_import(settings: Settings, path: str) -> int:
-    records = _read_json(path)
-    store = _open_store(settings)
-    contacts = [r for r in records if is_contact_record(r)]
-    posts = [r for r in records if not is_contact_record(r)]
-    bar = _progress(len(posts))
-    try:
-        reports = store.import_records(posts, contacts, source=f"import {Path(path).name}",
-                                       progress=bar.update if bar else None)
-    finally:
-        if bar:
-            bar.close()
-        store.close()
-    added, updated, unchanged = (sum(getattr(r, k) for r in reports) for k in ("added", "updated", "unchanged"))
-    rejected = [reason for r in reports for reason in r.rejected]
-    for reason in rejected[:20]:
-        print(f"rejected: {reason}", file=sys.stderr)
-    if len(rejected) > 20:
-        print(f"... and {len(rejected) - 20} more rejected", file=sys.stderr)
-    print(f"{len(posts)} posts and {len(contacts)} contacts read: {added} added, {updated} updated, "
-          f"{unchanged} unchanged, {len(rejected)} rejected")
-    return 1 if rejected else 0
-
-
-def _progress(n: int):
-    if n < 1000 or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=n, unit="post", file=sys.stderr)
 
 
 def cmd_post_add(settings: Settings, args) -> int:
@@ -398,8 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("explain", help="show how a question is read and scored")
     exp.add_argument("question")
     sub.add_parser("doctor", help="check settings, stores, lock, data files and (with a token) Telegram")
-    imp = sub.add_parser("import", help="add or update posts or contacts from a JSON list")
-    imp.add_argument("file")
+    from bot.admin import add_parsers
+
+    add_parsers(sub)  # import, posts, contacts
     post = sub.add_parser("post", help="staff: publish posts")
     post_sub = post.add_subparsers(dest="post_cmd", required=True)
     add = post_sub.add_parser("add", help="publish a new post")
@@ -468,8 +439,11 @@ def _run(args, settings: Settings) -> int:
         return cmd_answer_jsonl(settings, args.posts, args.contacts)
     if args.cmd == "explain":
         return cmd_explain(settings, args.question)
-    if args.cmd == "import":
-        return cmd_import(settings, args.file)
+    if args.cmd in ("import", "posts", "contacts"):
+        from bot import admin
+
+        return {"import": admin.cmd_import, "posts": admin.cmd_posts, "contacts": admin.cmd_contacts}[args.cmd](
+            settings, args)
     if args.cmd == "doctor":
         from bot.doctor import run_doctor
 

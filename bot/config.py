@@ -42,6 +42,16 @@ class Settings:
     rate_limit_per_minute: int = 20
     burst_window_s: float = 1.5  # a person's forwards and fast messages are read together after this quiet time
     log_personal: bool = False  # BOT_LOG_PERSONAL=1: let the library's loggers print names and texts (debugging)
+    feed_urls: tuple[str, ...] = ()  # BOT_FEED_URLS: news sources read on a schedule (bot/feeds.py)
+    feed_interval_s: float = 3600.0  # BOT_FEED_INTERVAL
+    feed_announce: tuple[str, ...] = ("off",)  # BOT_FEED_ANNOUNCE: one mode for all sources, or one per source
+    feed_timeout_s: float = 20.0  # BOT_FEED_TIMEOUT: seconds one source may take to answer
+
+    def feed_announce_for(self, url: str) -> str:
+        """BOT_FEED_ANNOUNCE's mode for one source (staff may override it with /feed_announce)."""
+        if len(self.feed_announce) == 1 or url not in self.feed_urls:
+            return self.feed_announce[0]
+        return self.feed_announce[self.feed_urls.index(url)]
 
     @property
     def operational_path(self) -> Path:
@@ -87,6 +97,43 @@ def _rate(env: Mapping[str, str], name: str, default: float, lo: float, hi: floa
     return value
 
 
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hr|d)?$")
+_DURATION_UNITS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "d": 86400}
+
+
+def _duration(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    m = _DURATION.match(raw)
+    if not m:
+        raise ConfigError(f"{name} must be a duration like 3600, 90s, 30m or 1h, got {raw!r}")
+    value = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g} seconds, got {value:g}")
+    return value
+
+
+def _feeds(env: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    urls: list[str] = []
+    for part in re.split(r"[\s,]+", env.get("BOT_FEED_URLS", "").strip()):
+        if not part:
+            continue
+        if not re.match(r"^https?://[^\s/]+", part):
+            raise ConfigError(f"BOT_FEED_URLS must be http(s) URLs separated by commas or spaces, got {part!r}")
+        if part not in urls:
+            urls.append(part)
+    modes = tuple(m.strip().lower() for m in env.get("BOT_FEED_ANNOUNCE", "").split(",") if m.strip()) or ("off",)
+    bad = [m for m in modes if m not in ("off", "preview", "auto")]
+    if bad:
+        raise ConfigError(f"BOT_FEED_ANNOUNCE must be off, preview or auto (one for all sources, or one per "
+                          f"source of BOT_FEED_URLS), got {bad[0]!r}")
+    if len(modes) > 1 and len(modes) != len(urls):
+        raise ConfigError(f"BOT_FEED_ANNOUNCE lists {len(modes)} modes for {len(urls)} source(s) of BOT_FEED_URLS: "
+                          "give one mode for all or one per source")
+    return tuple(urls), modes
+
+
 def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = None) -> Settings:
     """Read settings; the process environment wins over .env. Raises ConfigError."""
     if env is None:
@@ -130,6 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
     if personal not in ("", "0", "1", "true", "false", "yes", "no"):
         raise ConfigError(f"BOT_LOG_PERSONAL must be 1 or 0, got {personal!r}")
 
+    feed_urls, feed_announce = _feeds(env)
     rate = _rate(env, "BOT_BROADCAST_RATE", 25.0, 0.1)
     reply_rate = _rate(env, "BOT_REPLY_MAX_RATE", 0.0, 0.0)  # 0: no overall cap on replies
 
@@ -150,4 +198,8 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         rate_limit_per_minute=_int(env, "BOT_USER_MESSAGES_PER_MINUTE", 20, 1, 10_000),
         burst_window_s=_rate(env, "BOT_BURST_WINDOW_S", 1.5, 0.0, 10.0, unit="seconds"),
         log_personal=personal in ("1", "true", "yes"),
+        feed_urls=feed_urls,
+        feed_interval_s=_duration(env, "BOT_FEED_INTERVAL", 3600.0, 1.0, 7 * 86400.0),
+        feed_announce=feed_announce,
+        feed_timeout_s=_duration(env, "BOT_FEED_TIMEOUT", 20.0, 0.1, 300.0),
     )

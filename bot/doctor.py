@@ -58,6 +58,8 @@ def run_doctor(settings: Settings, *, out: TextIO | None = None) -> int:
                f"restore {settings.db_path} from a backup or point BOT_DB_PATH at the store file")
     report.run("operational store", lambda: _check_opstore(report, settings),
                f"move {settings.operational_path} aside (a new one is created) or restore it from a backup")
+    report.run("news sources", lambda: _check_feeds(report, settings),
+               "check the addresses in BOT_FEED_URLS, or what those sites serve now")
     report.run("instance lock", lambda: _check_lock(report, settings),
                f"check the permissions of {settings.lock_path.parent}")
     report.run("storage", lambda: _check_space(report, settings), "check the disks the stores live on")
@@ -162,6 +164,40 @@ def _check_opstore(report: _Report, s: Settings) -> None:
               f"last handled update {last}, {unfinished} unfinished broadcast(s), "
               f"{skipped} update(s) skipped in the last 7 days (unreadable, or over the flood cap; "
               "the reasons are in the log)")
+
+
+FEED_FAILURES_PROBLEM = 3  # a source failing this many runs in a row is a problem, fewer is a hiccup
+
+
+def _check_feeds(report: _Report, s: Settings) -> None:
+    """Each source of BOT_FEED_URLS: its last success and last error, as the running bot recorded them
+    (the doctor fetches nothing)."""
+    if not s.feed_urls:
+        report.ok("news sources: none (BOT_FEED_URLS is empty; posts come from `python -m bot import` and /post)")
+        return
+    from bot.feeds import source_states
+    from bot.opstore import SQLiteOperationalStore
+
+    if not s.operational_path.exists():
+        report.ok(f"news sources: {len(s.feed_urls)} set, not read yet (the bot reads them every "
+                  f"{s.feed_interval_s:g} s once it runs)")
+        return
+    ops = SQLiteOperationalStore(s.operational_path)
+    try:
+        states = source_states(ops, s)
+    finally:
+        ops.close()
+    for url, state, mode in states:
+        last = f"last success {state.last_success_at or 'never'}, last error " + (
+            f"{state.last_error!r} at {state.last_error_at}" if state.last_error else "none")
+        if state.failures >= FEED_FAILURES_PROBLEM or (state.failures and not state.last_success_at):
+            report.problem(f"news source {url}: {state.failures} failed run(s) in a row ({last}); next try "
+                           f"{state.next_attempt_at}.",
+                           "check that the address still serves the feed (open it in a browser); the bot keeps "
+                           "retrying with backoff and never empties the store meanwhile")
+        else:
+            report.ok(f"news source {url}: {last}; new posts announced: {mode}"
+                      + ("" if state.last_attempt_at else " (not read yet)"))
 
 
 FREE_SPACE_MIN = 20 * 1024 * 1024  # below this the state database and the store soon cannot be written

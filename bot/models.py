@@ -39,6 +39,9 @@ class Post:
     questions: tuple[str, ...] = ()
     # Provenance: where the post came from and when it entered or changed in the store.
     source: str = ""
+    # The document the post was read from by an importer (a feed, a list page, the post's page);
+    # staff provenance, never shown to citizens (they get `url`).
+    source_url: str = ""
     imported_at: str = ""
     updated_at: str = ""
     # Translations by language tag: {"zh-TW": {"title": ..., "summary": ..., "body": ...}}.
@@ -56,8 +59,9 @@ class Post:
         rec = _plain(self)
         rec["tags"] = list(self.tags)
         rec["questions"] = list(self.questions)
-        if not self.i18n:
-            del rec["i18n"]
+        for key in ("source_url", "i18n"):
+            if not rec[key]:
+                del rec[key]
         return rec
 
 
@@ -114,6 +118,7 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[str] = field(default_factory=list)
+    added_ids: list[str] = field(default_factory=list)  # which records were new (the feeds announce them)
 
 
 def _label(raw: object, index: int | None) -> str:
@@ -203,6 +208,7 @@ def post_from_record(raw: object, index: int | None = None) -> Post:
         tags=_texts(raw, "tags", label),
         questions=_texts(raw, "questions", label),
         source=_text(raw, "source", label, required=False, max_len=2000),
+        source_url=_url(raw, "source_url", label),
         imported_at=_text(raw, "imported_at", label, required=False, max_len=40),
         updated_at=_text(raw, "updated_at", label, required=False, max_len=40),
         i18n=_i18n(raw, label, POST_I18N_FIELDS, ("title",)),

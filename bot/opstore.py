@@ -119,6 +119,39 @@ class BroadcastInfo:
         return self.state in ("done", "cancelled")
 
 
+ANNOUNCE_MODES: tuple[str, ...] = ("off", "preview", "auto")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSourceState:
+    """What the bot knows of one news source it reads on a schedule (BOT_FEED_URLS): when it last
+    worked, the last error, how many failures in a row (the backoff), the HTTP validators for a
+    conditional request, what the last run found, and whether new posts are announced
+    (None: as BOT_FEED_ANNOUNCE says; else what staff chose with /feed_announce)."""
+
+    url: str
+    name: str = ""
+    format: str = ""  # what it served when it last worked (rss, atom, blog, list, json, csv)
+    announce: str | None = None
+    last_attempt_at: str | None = None
+    last_success_at: str | None = None
+    last_error: str = ""
+    last_error_at: str | None = None
+    failures: int = 0
+    next_attempt_at: str | None = None
+    etag: str = ""
+    last_modified: str = ""
+    last_added: int = 0
+    last_updated: int = 0
+    last_seen: int = 0
+    imported_total: int = 0
+
+
+_FEED_COLUMNS = ("url", "name", "format", "announce", "last_attempt_at", "last_success_at", "last_error", "last_error_at",
+                 "failures", "next_attempt_at", "etag", "last_modified", "last_added", "last_updated", "last_seen",
+                 "imported_total")
+
+
 @dataclass(frozen=True, slots=True)
 class QuestionRecord:
     id: int
@@ -221,6 +254,12 @@ class OperationalStore(Protocol):
     def purge_questions(self, older_than_days: int, now: datetime | None = None) -> int: ...
     def declined_questions(self, limit: int = 50) -> list[QuestionRecord]: ...
     def forget_questions(self, user_hash: str) -> int: ...
+
+    # news sources read on a schedule (bot/feeds.py)
+    def feed_sources(self) -> list[FeedSourceState]: ...
+    def feed_source(self, url: str) -> FeedSourceState | None: ...
+    def save_feed_source(self, state: FeedSourceState) -> None: ...
+    def set_feed_announce(self, url: str, mode: str | None) -> FeedSourceState: ...
 
     def close(self) -> None: ...
 
@@ -388,6 +427,28 @@ _MIGRATIONS: tuple[str, ...] = (
     UPDATE questions SET user_hash = NULL;
     CREATE INDEX questions_user ON questions(user_hash) WHERE user_hash IS NOT NULL;
     ALTER TABLE questions ADD COLUMN lang TEXT;
+    """,
+    # 4: news sources the bot reads on a schedule: last success and error, backoff, HTTP validators,
+    # and whether staff want their new posts announced.
+    """
+    CREATE TABLE feed_sources (
+        url             TEXT PRIMARY KEY,
+        name            TEXT NOT NULL DEFAULT '',
+        format          TEXT NOT NULL DEFAULT '',
+        announce        TEXT CHECK (announce IS NULL OR announce IN ('off', 'preview', 'auto')),
+        last_attempt_at TEXT,
+        last_success_at TEXT,
+        last_error      TEXT NOT NULL DEFAULT '',
+        last_error_at   TEXT,
+        failures        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        etag            TEXT NOT NULL DEFAULT '',
+        last_modified   TEXT NOT NULL DEFAULT '',
+        last_added      INTEGER NOT NULL DEFAULT 0,
+        last_updated    INTEGER NOT NULL DEFAULT 0,
+        last_seen       INTEGER NOT NULL DEFAULT 0,
+        imported_total  INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1094,6 +1155,36 @@ class SQLiteOperationalStore:
         """Delete every logged question of one asker ("Clear this chat"); returns how many."""
         return self._q("DELETE FROM questions WHERE user_hash = ?", (user_hash,)).rowcount
 
+    # -- news sources ----------------------------------------------------------------------
+    def feed_sources(self) -> list[FeedSourceState]:
+        rows = self._q(f"SELECT {', '.join(_FEED_COLUMNS)} FROM feed_sources ORDER BY url").fetchall()
+        return [FeedSourceState(*row) for row in rows]
+
+    def feed_source(self, url: str) -> FeedSourceState | None:
+        row = self._q(f"SELECT {', '.join(_FEED_COLUMNS)} FROM feed_sources WHERE url = ?", (url,)).fetchone()
+        return FeedSourceState(*row) if row else None
+
+    def save_feed_source(self, state: FeedSourceState) -> None:
+        """Write a source's state as a whole (one row, one statement)."""
+        if state.announce is not None and state.announce not in ANNOUNCE_MODES:
+            raise ValueError(f"announce must be one of {', '.join(ANNOUNCE_MODES)} or None, got {state.announce!r}")
+        values = [getattr(state, c) for c in _FEED_COLUMNS]
+        values[_FEED_COLUMNS.index("last_error")] = _short(state.last_error or "", _MAX_REASON)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _FEED_COLUMNS[1:])
+        self._q(f"INSERT INTO feed_sources ({', '.join(_FEED_COLUMNS)}) VALUES ({', '.join('?' * len(_FEED_COLUMNS))}) "
+                f"ON CONFLICT (url) DO UPDATE SET {updates}", values)
+
+    def set_feed_announce(self, url: str, mode: str | None) -> FeedSourceState:
+        """Staff's choice for one source: announce its new posts off, after a preview, or automatically;
+        None goes back to BOT_FEED_ANNOUNCE."""
+        if mode is not None and mode not in ANNOUNCE_MODES:
+            raise ValueError(f"announce must be one of {', '.join(ANNOUNCE_MODES)}, got {mode!r}")
+        self._q("INSERT INTO feed_sources (url, announce) VALUES (?, ?) "
+                "ON CONFLICT (url) DO UPDATE SET announce = excluded.announce", (url, mode))
+        found = self.feed_source(url)
+        assert found is not None
+        return found
+
 
 def _mask_logged_questions(conn: sqlite3.Connection) -> None:
     """Schema 3: questions logged before masking existed get it now (one transaction)."""
@@ -1119,7 +1210,9 @@ def hash_user(user_id: int, salt: str | bytes) -> str:
 
 
 __all__ = [
+    "ANNOUNCE_MODES",
     "BROADCAST_STATES",
+    "FeedSourceState",
     "TOPICS",
     "BroadcastInfo",
     "OpStoreError",

@@ -49,6 +49,9 @@ SCHEMA = 1  # the file's layout: {"posts": {...}, "contacts": {...}, "_meta": {"
 LOCK_TIMEOUT_S = 30.0  # a writer waits this long for another one (a 100,000-post import takes a few seconds)
 T = TypeVar("T")
 Signature = tuple[int, int, int, int]  # device, inode, size, mtime in ns: which file the snapshot came from
+# Called under the write lock with the current posts by id; returns the function that turns each
+# incoming raw post into the record to stage (an importer finds the post it updates, keeps its id).
+Preparer = Callable[[dict[str, Post]], Callable[[object], object]]
 
 
 class StoreError(RuntimeError):
@@ -68,7 +71,10 @@ class PostRepository(Protocol):
                      progress: Callable[[int], None] | None = None) -> ImportReport: ...
     def upsert_contacts(self, raws: Iterable[object]) -> ImportReport: ...
     def import_records(self, posts: Iterable[object], contacts: Iterable[object], *, source: str = "",
-                       progress: Callable[[int], None] | None = None) -> tuple[ImportReport, ImportReport]: ...
+                       progress: Callable[[int], None] | None = None,
+                       prepare: Preparer | None = None) -> tuple[ImportReport, ImportReport]: ...
+    def edit_post(self, post_id: str, change: Callable[[dict], dict], *, source: str = "") -> Post: ...
+    def edit_contact(self, contact_id: str, change: Callable[[dict], dict]) -> Contact: ...
     def add_post(self, raw: dict, *, source: str = "staff", id_prefix: str | None = None) -> Post: ...
     def delete_post(self, post_id: str) -> bool: ...
     def next_post_id(self, prefix: str = "m") -> str: ...
@@ -302,12 +308,17 @@ class PostStore:
         return self.import_records((), raws)[1]
 
     def import_records(self, posts: Iterable[object], contacts: Iterable[object], *, source: str = "",
-                       progress: Callable[[int], None] | None = None) -> tuple[ImportReport, ImportReport]:
-        """Posts and contacts together in one atomic write: a kill leaves all of the import or none."""
+                       progress: Callable[[int], None] | None = None,
+                       prepare: Preparer | None = None) -> tuple[ImportReport, ImportReport]:
+        """Posts and contacts together in one atomic write: a kill leaves all of the import or none.
+
+        `prepare`, given the posts as they are under the lock, maps each incoming raw post before it
+        is validated (bot/importers/merge.py: which stored post it is, so its id is kept)."""
         stamp = _post_stamper(source)
 
         def change(current_posts: dict, current_contacts: dict):
-            post_report, staged_posts = _stage(posts, post_from_record, current_posts, stamp, progress)
+            incoming = map(prepare(current_posts), posts) if prepare is not None else posts
+            post_report, staged_posts = _stage(incoming, post_from_record, current_posts, stamp, progress)
             contact_report, staged_contacts = _stage(contacts, contact_from_record, current_contacts,
                                                      lambda contact, old: None if old == contact else contact)
             return ({**current_posts, **staged_posts} if staged_posts else None,
@@ -336,6 +347,41 @@ class PostStore:
             return {**current, **staged}, None, staged[post.id]
 
         return self._write(change)
+
+    def edit_post(self, post_id: str, change: Callable[[dict], dict], *, source: str = "") -> Post:
+        """Change one stored post under the write lock: `change` gets its record as it is on disk now and
+        returns the new record (validated; provenance kept, updated_at stamped). KeyError if there is none."""
+        stamp = _post_stamper(source)
+
+        def apply(current: dict, _contacts: dict):
+            old = current.get(post_id)
+            if old is None:
+                raise KeyError(post_id)
+            post = post_from_record(change(old.to_record()))
+            if post.id != post_id:
+                raise RecordError(f"record id={post_id!r}: field 'id' cannot be changed")
+            stamped = stamp(post, old)
+            if stamped is None:
+                return None, None, old
+            return {**current, post_id: stamped}, None, stamped
+
+        return self._write(apply)
+
+    def edit_contact(self, contact_id: str, change: Callable[[dict], dict]) -> Contact:
+        """Change one stored contact under the write lock (as edit_post). KeyError if there is none."""
+
+        def apply(_posts: dict, current: dict):
+            old = current.get(contact_id)
+            if old is None:
+                raise KeyError(contact_id)
+            contact = contact_from_record(change(old.to_record()))
+            if contact.id != contact_id:
+                raise RecordError(f"record id={contact_id!r}: field 'id' cannot be changed")
+            if contact == old:
+                return None, None, old
+            return None, {**current, contact_id: contact}, contact
+
+        return self._write(apply)
 
     def delete_post(self, post_id: str) -> bool:
         def change(current: dict, _contacts: dict):
@@ -388,6 +434,7 @@ def _post_stamper(source: str) -> Callable[[Post, Post | None], Post | None]:
             return None
         record = post.to_record()
         record["source"] = post.source or source or (old.source if old else "")
+        record["source_url"] = post.source_url or (old.source_url if old else "")
         record["imported_at"] = (old.imported_at if old else "") or post.imported_at or now
         record["updated_at"] = now if old else (post.updated_at or now)
         return post_from_record(record)
@@ -421,11 +468,12 @@ def _stage(raws: Iterable[object], parse: Callable, current: dict, change: Calla
         staged[record.id] = changed
         if old is None:
             report.added += 1
+            report.added_ids.append(record.id)
         else:
             report.updated += 1
     return report, staged
 
 
 def _same_content(a: dict, b: dict) -> bool:
-    skip = {"source", "imported_at", "updated_at"}
+    skip = {"source", "source_url", "imported_at", "updated_at"}
     return {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}

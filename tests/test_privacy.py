@@ -70,6 +70,7 @@ def test_schema_3_forgets_token_derived_hashes_and_masks_old_questions(tmp_path)
     ops.close()
     conn = sqlite3.connect(path)  # as a schema-2 database left it: text as typed, a token-derived hash
     conn.execute("UPDATE questions SET text = 'call 0912345678', user_hash = 'abcdef0123456789abcdef01'")
+    conn.execute("DROP TABLE feed_sources")  # schema 4
     conn.execute("DROP TABLE skipped_updates")
     conn.execute("DROP TABLE handled_updates")
     conn.execute("DROP INDEX questions_user")
