@@ -122,7 +122,12 @@ def test_a_question_about_a_fact_deep_in_a_post_finds_it(engine):
 
 
 def test_the_language_catalogues_have_every_english_key():
+    """The citizen interface is complete in all six languages; staff texts in English and Chinese (staff
+    working in another language get the English text, never an error)."""
     english = json.loads((DATA_DIR / "i18n" / "en.json").read_text(encoding="utf-8"))
+    citizen = {k for k in english if not k.startswith(("staff_", "_"))}
     for lang in ("zh", "id", "vi", "th", "tl"):
         other = json.loads((DATA_DIR / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
-        assert set(english) - set(other) == set(), lang
+        assert citizen - set(other) == set(), lang
+        if lang == "zh":
+            assert set(english) - set(other) == set()
