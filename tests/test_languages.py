@@ -131,3 +131,15 @@ def test_the_language_catalogues_have_every_english_key():
         assert citizen - set(other) == set(), lang
         if lang == "zh":
             assert set(english) - set(other) == set()
+
+
+def test_near_ties_are_offered_as_did_you_mean_buttons(engine):
+    from bot.answer_types import Answer, Hit
+    from bot.render import render_answer
+
+    answer = Answer("post", (Hit("p053", 100.0), Hit("p054", 100.0), Hit("p055", 99.5), Hit("p010", 60.0)),
+                    reason="match", lang="en")
+    reply = render_answer(answer, engine.posts, engine.contacts, lang="en", now=engine.clock())
+    data = [b.data for row in reply.buttons for b in row]
+    assert "p:p054" in data and "p:p055" in data and "p:p010" not in data
+    assert "Did you mean" in reply.text
