@@ -25,6 +25,7 @@ TELEGRAM_LIMIT = 4096
 _PHONE_RE = re.compile(r"^[+\d()\-\s]+")
 EXTRACT_CHARS = 420
 PAGE_SIZE = 5
+NEAR_TIE = 1.0  # points: posts this close to the best are offered as "Did you mean…" buttons
 MORE_MIN_SCORE = 25.0  # below this a further result shares a word or two with the question, no more
 
 
@@ -245,6 +246,13 @@ def render_answer(answer: Answer, posts: Mapping[str, Post], contacts: Mapping[s
         more = [h.id for h in answer.hits[1:6] if h.score >= MORE_MIN_SCORE]
         if answer.reason == "tentative":
             return tentative_reply(answer, posts, lang, bot_username=bot_username, note=note)
+        tied = [h for h in answer.hits[1:3] if answer.hits[0].score - h.score <= NEAR_TIE and h.id in posts]
+        if tied:
+            # "2018 workshop": three posts match equally; show the best and offer the others, not guess silently.
+            reply = post_reply(best, lang, bot_username=bot_username, note="\n\n".join(x for x in (t(lang, "near_tie"), note) if x))
+            others = tuple((Button(truncate_words(post_title(posts[h.id], lang), 60), data=callbacks.encode("post", h.id)),)
+                           for h in tied)
+            return Reply(reply.text, reply.buttons + others)
         return post_reply(best, lang, more=more, bot_username=bot_username, note=note)
     if answer.kind == "list":
         year = answer.reason.removeprefix("year:") if answer.reason.startswith("year:") else ""
