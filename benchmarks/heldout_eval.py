@@ -39,8 +39,9 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "model.json"
             path.write_text((ROOT / "data" / "answerability.json").read_text(encoding="utf-8"), encoding="utf-8")
-            fit_and_report(engine, fit_on, out=path, only=variant)
+            fit_and_report(engine, fit_on, out=path)  # both variants: the cascade uses the lexical one too
             engine.answerability = AnswerabilityModel.load(path, variant=variant)
+            engine.lexical = AnswerabilityModel.load(path, variant="lexical")
         questions = load_questions([str(held_out)])
         results = []
         for q in questions:

@@ -48,6 +48,7 @@ class Tunables:
     latest_about_coverage: float
     semantic_max_posts: int
     title_search_max_words: int
+    cascade_band: tuple[float, float]
 
     @classmethod
     def load(cls) -> Tunables:
@@ -169,6 +170,7 @@ class AnswerEngine:
         # model fitted without the semantic features.
         variant = "semantic" if len(posts) <= self.tun.semantic_max_posts else "lexical"
         self.answerability = AnswerabilityModel.load(variant=variant)
+        self.lexical = AnswerabilityModel.load(variant="lexical")
         self.semantic = SemanticIndex() if self.answerability.semantic else None
         if self.semantic is not None:
             self.semantic.warm(posts)
@@ -307,17 +309,16 @@ class AnswerEngine:
         return held / len(terms) >= self.tun.named_contact_share
 
     def _match(self, query: str, lang: str, recency: bool, today: date) -> Answer:
-        plan, posts, values = self.post_candidates(query, lang, today=today, recency=recency)
+        plan, posts, values, p, model = self.decide(query, lang, today=today, recency=recency)
         if posts and plan.years and posts[0].parts.get("year", 0) <= YEAR_OTHER:
             # The question names a year no matching post is about: another year's post would mislead.
             return Answer("none", query=query, reason="year-not-covered", lang=lang)
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         if not posts:
             return Answer("none", query=query, reason="low-score", lang=lang)
-        p = self.answerability.probability(values)
-        if p >= self.answerability.answer_at:
+        if p >= model.answer_at:
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang, confidence=p)
-        if p >= self.answerability.tentative_at or self._title_search(plan, posts[0]):
+        if p >= model.tentative_at or self._title_search(plan, posts[0]):
             return Answer("post", tuple(posts), query=query, reason="tentative", lang=lang, confidence=p)
         return Answer("none", query=query, reason="low-score", lang=lang, suggestions=near, confidence=p)
 
@@ -328,9 +329,10 @@ class AnswerEngine:
         return (0 < len(words_asked) <= self.tun.title_search_max_words and not plan.unknown
                 and best.parts.get("title", 0.0) >= 0.999)
 
-    def post_candidates(self, query: str, lang: str, *, today: date | None = None, recency: bool = False
-                        ) -> tuple[QueryPlan, list[Hit], dict[str, float]]:
-        """The ranked posts for a question and the answerability signals of the best one."""
+    def post_candidates(self, query: str, lang: str, *, today: date | None = None, recency: bool = False,
+                        meaning: bool = True) -> tuple[QueryPlan, list[Hit], dict[str, float]]:
+        """The ranked posts for a question and the answerability signals of the best one (with the
+        semantic ones when `meaning` and the encoder serves this store)."""
         plan = self.post_index.plan(query, today=today)
         posts = self.post_index.score(plan, k=8, recency=recency)
         if not posts:
@@ -343,9 +345,24 @@ class AnswerEngine:
         posts = [Hit(h.id, h.score, {**h.parts, "passage": p}) for h, p, _ in scored]
         passage = [p for _, p, _ in scored]
         # Paragraph numbers from the passage index count the English body's paragraphs first.
-        meaning = (self.semantic.similarities(query, [(self.posts[h.id], where) for h, _, where in scored])
-                   if self.semantic is not None else [])
-        return plan, posts, features(plan, posts, passage, lang, self.post_index.holds, meaning)
+        similar = (self.semantic.similarities(query, [(self.posts[h.id], where) for h, _, where in scored])
+                   if self.semantic is not None and meaning else [])
+        return plan, posts, features(plan, posts, passage, lang, self.post_index.holds, similar)
+
+    def decide(self, query: str, lang: str, *, today: date | None = None, recency: bool = False
+               ) -> tuple[QueryPlan, list[Hit], dict[str, float], float, AnswerabilityModel]:
+        """Candidates and the probability that the best answers, cheapest first: the lexical model
+        decides when it is sure (outside the cascade band: there the two models agreed on every dev
+        question), the encoder is asked only in between (about a third of the questions)."""
+        plan, posts, values = self.post_candidates(query, lang, today=today, recency=recency, meaning=False)
+        if not posts:
+            return plan, posts, values, 0.0, self.lexical
+        p = self.lexical.probability(values)
+        low, high = self.tun.cascade_band
+        if self.semantic is None or not low < p < high:
+            return plan, posts, values, p, self.lexical
+        plan, posts, values = self.post_candidates(query, lang, today=today, recency=recency)
+        return plan, posts, values, self.answerability.probability(values), self.answerability
 
     def _contacts_for(self, query: str, phone_hits: list[Hit], today: date) -> list[Hit]:
         """Contacts for a question that asks for one: typed numbers first, then the best text matches."""
@@ -376,15 +393,14 @@ class AnswerEngine:
         the thresholds; the safety cue scores; the contact signals."""
         query = clean(text)
         lang = detect_lang(query)
-        plan, posts, values = self.post_candidates(query, lang)
+        plan, posts, values, p, model = self.decide(query, lang)
         cplan = self.contact_index.plan(query)
         sig = self.router.read(query)
         ans = self.answer(text)
-        model = self.answerability
         decision = {}
         if values:
-            p = model.probability(values)
             decision = {
+                "model": "semantic" if model.semantic else "lexical",
                 "probability": round(p, 3),
                 "thresholds": {"answer": model.answer_at, "tentative": model.tentative_at},
                 "outcome": "answer" if p >= model.answer_at else "tentative" if p >= model.tentative_at else "decline",
