@@ -40,7 +40,6 @@ class Tunables:
     contact_fields: dict[str, float]
     min_contact_score: float
     named_contact_share: float
-    contact_intent_bonus: float
     suggest_min_score: float
     latest_count: int
     passage_weight: float
@@ -404,7 +403,7 @@ class AnswerEngine:
                 "probability": round(p, 3),
                 "thresholds": {"answer": model.answer_at, "tentative": model.tentative_at},
                 "outcome": "answer" if p >= model.answer_at else "tentative" if p >= model.tentative_at else "decline",
-                "features": {k: round(v, 3) for k, v in values.items()},
+                "features": {k: round(values[k], 3) for k in model.names},
                 "pushes": model.contributions(values),
             }
         return {

@@ -269,7 +269,7 @@ def _check_data(report: _Report) -> None:
 
         Tunables.load()
         intents = {k: PhraseSet(v) for k, v in json_file("intents.json").items() if not k.startswith("_")}
-        missing = {"greeting", "thanks", "chitchat", "latest", "contact"} - set(intents)
+        missing = {"greeting", "thanks", "chitchat", "latest_cues", "news_nouns", "ministry_names"} - set(intents)
         if missing:
             raise ValueError(f"intents.json lacks {sorted(missing)}")
         report.ok("data: matcher tunables (matcher.json) and intents (intents.json) load")
