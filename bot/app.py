@@ -37,7 +37,7 @@ from bot.logs import setup_logging
 from bot.opstore import OpStoreError
 from bot.services import Services
 from bot.store import StoreError
-from handlers import broadcast_jobs, callbacks, citizen, errors, staff, subscriptions
+from handlers import broadcast_jobs, callbacks, citizen, errors, feedback, staff, subscriptions
 
 log = logging.getLogger("bot")
 
@@ -67,6 +67,7 @@ def handler_table() -> list[tuple[int, BaseHandler]]:
         (0, CommandHandler("language", citizen.language)),
         *[(0, h) for h in subscriptions.handlers()],
         *[(0, h) for h in staff.handlers()],
+        *[(0, h) for h in feedback.handlers()],  # 👍 / 👎 under answers
         (0, CallbackQueryHandler(callbacks.button)),
         (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
         (0, MessageHandler(CAPTIONED & PRIVATE, citizen.text)),
