@@ -400,8 +400,12 @@ def list_broadcasts(ops: OperationalStore, lang: str = "en", *, limit: int = 10)
     return fit("\n".join(lines))
 
 
-def stats(services: Services, lang: str = "en") -> str:
-    """Subscribers by topic, and questions answered and declined today (Asia/Taipei)."""
+def stats(services: Services, lang: str = "en", period: timedelta | None = None) -> str:
+    """Subscribers by topic, questions answered and declined today (Asia/Taipei), and over today or the
+    period given: the answer rate, the 👍 rate and the most frequent unanswered questions."""
+    # Here, not at the top: bot.digest reaches the matcher and the lexicon, which only this part needs.
+    from bot.digest import period_label, stats_lines
+
     ops = services.ops
     services.flush_questions()  # the question log is written in batches
     by_topic = ops.count_by_topic()
@@ -412,6 +416,13 @@ def stats(services: Services, lang: str = "en") -> str:
     lines += [f"• {escape(topic_label(topic, lang))}: {by_topic.get(topic, 0)}" for topic in TOPICS]
     lines += ["", t(lang, "staff_stats_questions", answered=str(questions.get("answered", 0)),
                     declined=str(questions.get("declined", 0)), total=str(questions.get("total", 0)))]
+    now = services.now()
+    if period is None:
+        since = now.astimezone(TAIPEI).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        since = now - period
+        lines += ["", t(lang, "stats_period", period=period_label(period), until=format_when(now))]
+    lines += stats_lines(services, since, lang)
     running = len(ops.unfinished_broadcasts())
     scheduled = len(ops.scheduled_broadcasts())
     if running or scheduled:

@@ -37,7 +37,16 @@ from bot.logs import setup_logging
 from bot.opstore import OpStoreError
 from bot.services import Services
 from bot.store import StoreError
-from handlers import broadcast_jobs, callbacks, citizen, errors, feedback, staff, subscriptions
+from handlers import (
+    broadcast_jobs,
+    callbacks,
+    citizen,
+    digest,
+    errors,
+    feedback,
+    staff,
+    subscriptions,
+)
 
 log = logging.getLogger("bot")
 
@@ -67,6 +76,7 @@ def handler_table() -> list[tuple[int, BaseHandler]]:
         (0, CommandHandler("language", citizen.language)),
         *[(0, h) for h in subscriptions.handlers()],
         *[(0, h) for h in staff.handlers()],
+        *[(0, h) for h in digest.handlers()],  # staff: /digest, /digest_time, the digest's buttons and search
         *[(0, h) for h in feedback.handlers()],  # 👍 / 👎 under answers
         (0, CallbackQueryHandler(callbacks.button)),
         (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
@@ -112,7 +122,8 @@ async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(menu_commands("en"))
     await app.bot.set_my_commands(menu_commands("zh"), language_code="zh")
     services: Services = app.bot_data["services"]
-    staff_menu = menu_commands("en") + [BotCommand(name, text[:256]) for name, text in tmap("en", "staff_commands").items()]
+    staff_texts = {**tmap("en", "staff_commands"), **tmap("en", "staff_commands_learning")}
+    staff_menu = menu_commands("en") + [BotCommand(name, text[:256]) for name, text in staff_texts.items()]
     for staff_id in services.settings.staff_ids:  # staff see their commands in their own menu
         try:
             await app.bot.set_my_commands(staff_menu, scope=BotCommandScopeChat(staff_id))
@@ -227,6 +238,7 @@ async def _serve(settings: Settings, services: Services, webhook: bool, stopping
         app.job_queue.run_repeating(_retry_storage, interval=STORAGE_RETRY_S, first=STORAGE_RETRY_S,
                                     name="storage-retry")
         await broadcast_jobs.resume_broadcasts(app)
+        digest.schedule(app)  # the daily unanswered-questions digest to staff
         intake = Intake(app, services)
         try:
             if webhook:

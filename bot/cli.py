@@ -10,6 +10,7 @@
     python -m bot announce --topic T (--post ID | --text "…") [--at "tomorrow 09:00"] [--yes]
                                   staff: preview, confirm, then send now or schedule (Asia/Taipei)
     python -m bot subscribers     staff: subscribers by topic, and how many blocked the bot
+    python -m bot digest | lint | posts add-question …   staff: learning from questions (bot/learning_cli.py)
 """
 
 from __future__ import annotations
@@ -182,8 +183,13 @@ def cmd_fit(settings: Settings, args) -> int:
 
 
 def cmd_explain(settings: Settings, question: str) -> int:
+    from bot.alternates import matched_alternate
+
     engine = _engine_from_files(None, None, settings)
     info = engine.explain(question)
+    # Which alternate question staff added (bot/alternates.py) holds the question, and whether it, more than
+    # the title, is why the post was found.
+    info["alternate_question"] = matched_alternate(engine, question)
     print(json.dumps(info, ensure_ascii=False, indent=1))
     return 0
 
@@ -231,6 +237,11 @@ def cmd_post_add(settings: Settings, args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"published {post.id}: {post.title} ({post.date})")
+    from bot.answer import AnswerEngine
+    from bot.lint import check_post
+
+    for finding in check_post(AnswerEngine.from_store(store), post):  # what would make it hard to find
+        print(f"warning: {finding.line()}", file=sys.stderr)
     return 0
 
 
@@ -415,6 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
                             help='send later, Asia/Taipei: "tomorrow 09:00", "2026-12-01 14:30", "in 2 hours"')
     announce_p.add_argument("--yes", action="store_true", help="send without asking for confirmation")
     sub.add_parser("subscribers", help="staff: subscribers by topic, and how many blocked the bot")
+    from bot import learning_cli
+
+    learning_cli.add_parsers(sub)  # digest, posts add-question / remove-question, lint
+
     fit = sub.add_parser("fit-answerability", help="refit data/answerability.json on question files (JSONL)")
     fit.add_argument("files", nargs="+", help="question files: post and none questions with expected ids")
     fit.add_argument("--posts", help="posts JSON file instead of the store")
@@ -474,6 +489,11 @@ def _run(args, settings: Settings) -> int:
         return cmd_announce(settings, topic=args.topic, post=args.post, text=args.text, at=args.at, yes=args.yes)
     if args.cmd == "subscribers":
         return cmd_subscribers(settings)
+    from bot import learning_cli
+
+    if learning_cli.handles(args):
+        return learning_cli.run(args, settings)
+
     if args.cmd == "fit-answerability":
         return cmd_fit(settings, args)
     if args.cmd == "fit-safety":

@@ -42,6 +42,7 @@ class Settings:
     rate_limit_per_minute: int = 20
     burst_window_s: float = 1.5  # a person's forwards and fast messages are read together after this quiet time
     log_personal: bool = False  # BOT_LOG_PERSONAL=1: let the library's loggers print names and texts (debugging)
+    digest_time: str = "09:00"  # BOT_DIGEST_TIME: the daily unanswered-questions digest to staff (Asia/Taipei), or off
 
     @property
     def operational_path(self) -> Path:
@@ -130,6 +131,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
     if personal not in ("", "0", "1", "true", "false", "yes", "no"):
         raise ConfigError(f"BOT_LOG_PERSONAL must be 1 or 0, got {personal!r}")
 
+    digest_time = env.get("BOT_DIGEST_TIME", "").strip().lower() or "09:00"
+    if digest_time != "off" and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", digest_time):
+        raise ConfigError(f"BOT_DIGEST_TIME must be a time of day like 09:00 (Asia/Taipei) or off, got {digest_time!r}")
+
     rate = _rate(env, "BOT_BROADCAST_RATE", 25.0, 0.1)
     reply_rate = _rate(env, "BOT_REPLY_MAX_RATE", 0.0, 0.0)  # 0: no overall cap on replies
 
@@ -150,4 +155,5 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         rate_limit_per_minute=_int(env, "BOT_USER_MESSAGES_PER_MINUTE", 20, 1, 10_000),
         burst_window_s=_rate(env, "BOT_BURST_WINDOW_S", 1.5, 0.0, 10.0, unit="seconds"),
         log_personal=personal in ("1", "true", "yes"),
+        digest_time=digest_time,
     )

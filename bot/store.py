@@ -69,6 +69,7 @@ class PostRepository(Protocol):
     def upsert_contacts(self, raws: Iterable[object]) -> ImportReport: ...
     def import_records(self, posts: Iterable[object], contacts: Iterable[object], *, source: str = "",
                        progress: Callable[[int], None] | None = None) -> tuple[ImportReport, ImportReport]: ...
+    def edit_post(self, post_id: str, change: Callable[[dict], dict], *, source: str = "") -> Post: ...
     def add_post(self, raw: dict, *, source: str = "staff", id_prefix: str | None = None) -> Post: ...
     def delete_post(self, post_id: str) -> bool: ...
     def next_post_id(self, prefix: str = "m") -> str: ...
@@ -336,6 +337,25 @@ class PostStore:
             return {**current, **staged}, None, staged[post.id]
 
         return self._write(change)
+
+    def edit_post(self, post_id: str, change: Callable[[dict], dict], *, source: str = "") -> Post:
+        """Change one stored post under the write lock: `change` gets its record as it is on disk now and
+        returns the new record (validated; provenance kept, updated_at stamped). KeyError if there is none."""
+        stamp = _post_stamper(source)
+
+        def apply(current: dict, _contacts: dict):
+            old = current.get(post_id)
+            if old is None:
+                raise KeyError(post_id)
+            post = post_from_record(change(old.to_record()))
+            if post.id != post_id:
+                raise RecordError(f"record id={post_id!r}: field 'id' cannot be changed")
+            stamped = stamp(post, old)
+            if stamped is None:
+                return None, None, old
+            return {**current, post_id: stamped}, None, stamped
+
+        return self._write(apply)
 
     def delete_post(self, post_id: str) -> bool:
         def change(current: dict, _contacts: dict):

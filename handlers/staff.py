@@ -14,6 +14,7 @@ import secrets
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from html import escape
 
 from telegram import Message, Update
 from telegram.error import BadRequest
@@ -28,7 +29,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot import announce, callbacks
+from bot import announce, callbacks, digest, lint
 from bot.announce import Announcement, StaffInputError
 from bot.i18n import t, tmap
 from bot.models import CATEGORIES, RecordError
@@ -257,7 +258,11 @@ async def post_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         announce_row = ((Button(t(lang, "staff_announce_this"), data=_cb("announce", post.id)),),)
     except ValueError:  # an id too long for a button: /announce <id> still works
         pass
-    await _say(update, context, t(lang, "staff_post_published", id=post.id), announce_row)
+    findings = lint.check_post(services(context).engine, post)  # posts it cannot be told from, missing data
+    text = "\n".join([t(lang, "staff_post_published", id=post.id),
+                      *(t(lang, "lint_warning", text=escape(f.line())) for f in findings)])
+    await _say(update, context, text, announce_row)
+
     return END
 
 
@@ -482,8 +487,15 @@ async def cancel_broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 @staff_only("/stats")
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: subscribers by topic, questions answered and declined today."""
-    await _say(update, context, announce.stats(services(context), user_lang(update, context)))
+    """/stats [7d]: subscribers by topic, questions today; answer rate, 👍 rate, top unanswered over the period."""
+    lang = user_lang(update, context)
+    typed = " ".join(context.args or [])
+    try:
+        period = digest.parse_period(typed) if typed else None
+    except digest.PeriodError:
+        await _say(update, context, t(lang, "stats_period_bad"))
+        return
+    await _say(update, context, announce.stats(services(context), lang, period))
 
 
 @staff_only("staff button")

@@ -125,7 +125,8 @@ async def test_every_command_is_in_help_and_in_the_menu(bot_app):
     menus = [p["commands"] for name, p in bot_app.request_log.calls if name == "setMyCommands"]
     assert menus, "set_my_commands was not called at start-up"
     staff_menus = [p for name, p in bot_app.request_log.calls if name == "setMyCommands" and "scope" in p]
-    assert staff_menus and {"post", "announce", "broadcasts", "cancel_broadcast", "stats"} <= {
+    learning_commands = {"digest", "digest_time"}
+    assert staff_menus and {"post", "announce", "broadcasts", "cancel_broadcast", "stats", *learning_commands} <= {
         c["command"] for c in staff_menus[0]["commands"]}
     registered = set()
     from telegram.ext import CommandHandler
@@ -133,7 +134,7 @@ async def test_every_command_is_in_help_and_in_the_menu(bot_app):
     for _, handler in handler_table():
         if isinstance(handler, CommandHandler):
             registered |= set(handler.commands)
-    citizen = registered - {"post", "announce", "broadcasts", "cancel_broadcast", "stats", "cancel"}
+    citizen = registered - {"post", "announce", "broadcasts", "cancel_broadcast", "stats", "cancel", *learning_commands}
     menu_names = {c["command"] for c in menus[0]}
     assert citizen <= menu_names
     await bot_app.process_update(bot_app.updates.text("/help"))
