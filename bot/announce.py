@@ -133,7 +133,8 @@ class Announcement:
         """The same message as a Reply (previews, the terminal)."""
         rows = json.loads(self.buttons_json) if self.buttons_json else []
         return Reply(self.text_html, tuple(
-            tuple(Button(b["text"], data=b.get("callback_data", ""), url=b.get("url", "")) for b in row)
+            tuple(Button(b["text"], data=b.get("callback_data", ""), url=b.get("url", ""),
+                         inline_query=b.get("switch_inline_query")) for b in row)
             for row in rows))
 
     def to_dict(self) -> dict:
@@ -144,9 +145,16 @@ class Announcement:
         return cls(data["text_html"], data.get("buttons_json", ""), data.get("post_id"))
 
 
+def _button_json(b: Button) -> dict:
+    if b.url:
+        return {"text": b.label, "url": b.url}
+    if b.inline_query is not None:
+        return {"text": b.label, "switch_inline_query": b.inline_query}
+    return {"text": b.label, "callback_data": b.data}
+
+
 def _buttons_json(buttons: tuple[tuple[Button, ...], ...]) -> str:
-    rows = [[{"text": b.label, "url": b.url} if b.url else {"text": b.label, "callback_data": b.data}
-             for b in row] for row in buttons if row]
+    rows = [[_button_json(b) for b in row] for row in buttons if row]
     return json.dumps(rows, ensure_ascii=False) if rows else ""
 
 

@@ -44,6 +44,7 @@ from handlers import (
     digest,
     errors,
     feedback,
+    inline,
     staff,
     subscriptions,
 )
@@ -78,6 +79,7 @@ def handler_table() -> list[tuple[int, BaseHandler]]:
         *[(0, h) for h in staff.handlers()],
         *[(0, h) for h in digest.handlers()],  # staff: /digest, /digest_time, the digest's buttons and search
         *[(0, h) for h in feedback.handlers()],  # 👍 / 👎 under answers
+        *[(0, h) for h in inline.handlers()],  # "@bot words" in any chat
         (0, CallbackQueryHandler(callbacks.button)),
         (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
         (0, MessageHandler(CAPTIONED & PRIVATE, citizen.text)),
