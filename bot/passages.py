@@ -18,9 +18,8 @@ CACHE_POSTS = 20_000
 
 def paragraphs(post: Post) -> list[str]:
     """The units a fact is looked for in: each paragraph of the body and of every translated body,
-    the title with the summary in each language (a summary is a paragraph of its own kind), and each
-    alternate question staff added (a question the post answers, in so many words: bot/alternates.py)."""
-    units = [p for p in post.body.split("\n\n") if p.strip()] + list(post.questions)
+    and the title with the summary in each language (a summary is a paragraph of its own kind)."""
+    units = [p for p in post.body.split("\n\n") if p.strip()]
     for fields in post.i18n.values():
         units += [p for p in fields.get("body", "").split("\n\n") if p.strip()]
         head = " ".join(v for k, v in fields.items() if k in ("title", "summary"))
