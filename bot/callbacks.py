@@ -25,8 +25,8 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     # 👍 / 👎 under an answer: the logged answer's random reference (bot/feedback.py), never a user id
     "vote": re.compile(r"^v:(up|down):([A-Za-z0-9_-]{8,16})$"),
     # a staff action on a digest group (bot/digest.py): add as alternate question (of a post), mark out
-    # of scope, ignore, search for the post
-    "digest": re.compile(rf"^dg:(add|out|ign|find):(\d{{1,12}})(?::({_ID}))?$"),
+    # of scope, ignore, search for the post, undo an alternate question just added
+    "digest": re.compile(rf"^dg:(add|out|ign|find|undo):(\d{{1,12}})(?::({_ID}))?$"),
 }
 
 

@@ -4,8 +4,8 @@
   asked): declined ones (not greetings or thanks) and answers that got a 👎.
 - Grouped by similarity with rapidfuzz: content words (stopwords and masked digits out; Han pairs and
   Thai triples for those scripts), each question joins the group whose most frequent phrasing it is
-  closest to when token_sort_ratio reaches `cluster_threshold`, else starts a group. The most frequent
-  groups first.
+  closest to when token_sort_ratio reaches `cluster_threshold` and the two share a word that is not
+  common among the posts, else starts a group. The most frequent groups first.
 - Each group offers the posts the matcher found closest over its phrasings: "Add as alternate question
   of post …" (bot/alternates.py, re-indexed at once), a search for another post, "Mark out of scope",
   "Ignore". Whatever staff choose is recorded on the group's questions, so a digest never shows them again.
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from html import escape
 from typing import TYPE_CHECKING
@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING
 from rapidfuzz import fuzz, process
 
 from bot import callbacks
-from bot.alternates import QuestionError, add_question, tunables
+from bot.alternates import QuestionError, add_question, clean_question, remove_question, tunables
 from bot.i18n import t
 from bot.lexicon import default_lexicon
 from bot.lint import check_question
-from bot.opstore import TAIPEI, LoggedQuestion
+from bot.opstore import TAIPEI, DigestGroup, LoggedQuestion
 from bot.render import Button, Reply, fit, post_title
 from bot.text import fold_latin, normalise, truncate_words, words
 
@@ -44,6 +44,7 @@ OUT_OF_SCOPE, IGNORED = "out-of-scope", "ignored"
 DEFAULT_PERIOD = timedelta(days=1)
 MAX_PERIOD = timedelta(days=366)
 MAX_QUESTIONS = 5000  # questions grouped per digest (the newest): the grouping is quadratic at worst
+IMPACT_SHOWN = 5  # questions quoted when an alternate question changes the answer to others
 _SCRIPT = re.compile(r"[\u0e00-\u0e7f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _PERIOD = re.compile(r"^(\d{1,3})\s*(d|day|days|h|hour|hours|w|week|weeks|天|日|小時|週)$")
 _PERIOD_UNITS = {"d": 24, "day": 24, "days": 24, "天": 24, "日": 24, "h": 1, "hour": 1, "hours": 1, "小時": 1,
@@ -114,26 +115,33 @@ def content_key(text: str) -> str:
     return " ".join(sorted(set(terms)))
 
 
-def cluster(texts: Sequence[str], threshold: float | None = None) -> list[list[int]]:
+def cluster(texts: Sequence[str], threshold: float | None = None,
+            weight: Callable[[str], float] | None = None) -> list[list[int]]:
     """Groups of similar texts (indexes into `texts`), the largest first, each in the order given.
 
     Texts with the same content key are one phrasing; phrasings are taken the most frequent first, and each
     joins the group whose first (most frequent) phrasing it is closest to, if token_sort_ratio reaches the
-    threshold, else starts a group. A group is built around its leader, so it does not drift by chaining."""
+    threshold and, given `weight` (how informative a term is in the store), the two share a term of at
+    least `cluster_min_weight`: in a ministry's questions "human trafficking" is everywhere and makes no
+    two questions the same. A group is built around its leader, so it does not drift by chaining."""
     threshold = float(tunables()["cluster_threshold"]) if threshold is None else threshold
+    floor = float(tunables()["cluster_min_weight"])
     by_key: dict[str, list[int]] = {}
     for i, text in enumerate(texts):
         by_key.setdefault(content_key(text) or normalise(text), []).append(i)
     leaders: list[str] = []
     groups: list[list[int]] = []
     for key, members in sorted(by_key.items(), key=lambda kv: (-len(kv[1]), kv[1][0])):
-        best = process.extractOne(key, leaders, scorer=fuzz.token_sort_ratio, score_cutoff=threshold) \
-            if leaders and key else None
+        terms = set(key.split())
+        close = process.extract(key, leaders, scorer=fuzz.token_sort_ratio, score_cutoff=threshold,
+                                limit=None) if leaders and key else []
+        best = next((j for _, _, j in close  # the closest first
+                     if weight is None or any(weight(t) >= floor for t in terms & set(leaders[j].split()))), None)
         if best is None:
             leaders.append(key)
             groups.append(list(members))
         else:
-            groups[best[2]].extend(members)
+            groups[best].extend(members)
     for g in groups:
         g.sort()
     return sorted(groups, key=lambda g: (-len(g), g[0]))
@@ -170,28 +178,29 @@ class Digest:
     groups: tuple[Group, ...]  # the ones shown
     total_groups: int
     total_questions: int
-    more: tuple[Group, ...] = field(default=())  # the ones not shown this time
 
 
 def build(services: Services, since: datetime, until: datetime | None = None, *, groups: int | None = None,
           save: bool = True) -> Digest:
-    """Group the period's unreviewed declined and 👎 questions; with save, the groups shown get an id their
-    buttons carry (the questions they act on are fixed then, whatever is asked after)."""
+    """Group the period's unreviewed declined and 👎 questions; with save, the groups shown get the posts to
+    offer and an id their buttons carry (the questions they act on are fixed then, whatever is asked after)."""
     services.flush_questions()  # the question log is written in batches
     until = until or services.now()
     rows = services.ops.questions_to_review(since, until, skip_reasons=SMALL_TALK, limit=MAX_QUESTIONS)
     shown = int(tunables()["digest_groups"]) if groups is None else groups
     found = []
-    for members in cluster([q.text for q in rows]):
+    # How informative a word is among the posts: the index's idf (a word no post holds: the most).
+    for members in cluster([q.text for q in rows], weight=services.engine.post_index.idf):
         questions = tuple(rows[i] for i in members)
         text = Counter(q.text for q in questions).most_common(1)[0][0]
         found.append(Group(text, questions, ()))
-    chosen = [_with_candidates(services, g) for g in found[:shown]]
+    chosen = found[:shown]
     if save:
+        chosen = [_with_candidates(services, g) for g in chosen]
         chosen = [Group(g.text, g.questions, g.candidates,
                         services.ops.save_digest_group(g.text, [q.id for q in g.questions], g.candidates))
                   for g in chosen]
-    return Digest(since, until, tuple(chosen), len(found), len(rows), tuple(found[shown:]))
+    return Digest(since, until, tuple(chosen), len(found), len(rows))
 
 
 def _with_candidates(services: Services, group: Group) -> Group:
@@ -268,14 +277,18 @@ def search_reply(services: Services, group_id: int, query: str, lang: str) -> Re
 class Outcome:
     ok: bool
     text: str  # HTML for staff
+    buttons: tuple[tuple[Button, ...], ...] = ()  # "Undo" under an alternate question just added
 
 
 def act(services: Services, group_id: int, verb: str, post_id: str | None, lang: str) -> Outcome:
-    """A digest button: "add" (as alternate question of post_id), "out" (out of scope) or "ign" (ignore)."""
+    """A digest button: "add" (as alternate question of post_id), "out" (out of scope), "ign" (ignore), or
+    "undo" (take back the alternate question the group's "add" stored, and show the group again)."""
     ops = services.ops
     group = ops.digest_group(group_id)
     if group is None:
         return Outcome(False, t(lang, "expired"))
+    if verb == "undo":
+        return _undo(services, group, lang)
     if group.state != "open":
         return Outcome(False, t(lang, "digest_already", state=escape(group.state)))
     if verb in ("out", "ign"):
@@ -289,10 +302,23 @@ def act(services: Services, group_id: int, verb: str, post_id: str | None, lang:
     return add_alternate(services, post_id, group.text, lang, question_ids=group.question_ids, group_id=group_id)
 
 
+def _undo(services: Services, group: DigestGroup, lang: str) -> Outcome:
+    post_id = group.state.removeprefix("alternate:")
+    if not group.state.startswith("alternate:"):
+        return Outcome(False, t(lang, "expired"))
+    try:
+        remove_question(services.store, post_id, clean_question(group.text))
+    except (KeyError, QuestionError):  # the post is gone, or the text can no longer be read: nothing to undo
+        pass
+    services.ops.set_review(group.question_ids, None)
+    services.ops.set_digest_group_state(group.id, "open")
+    return Outcome(True, t(lang, "digest_undone", id=escape(post_id), text=escape(group.text)))
+
+
 def add_alternate(services: Services, post_id: str, text: str, lang: str, *, question_ids: Sequence[int] = (),
                   group_id: int | None = None) -> Outcome:
     """Store `text` as an alternate question of the post, mark the questions it answers as reviewed, and say
-    how the engine answers it now, with any lint warning."""
+    how the engine answers it now, which other questions asked recently it changes, and any lint warning."""
     try:
         added = add_question(services.store, post_id, text)
     except KeyError:
@@ -312,9 +338,38 @@ def add_alternate(services: Services, post_id: str, text: str, lang: str, *, que
     else:
         lines.append(t(lang, "digest_not_answered", kind=escape(answer.kind),
                        id=escape(answer.hits[0].id if answer.hits else "–")))
+    changed = impact(services, post_id, added.question, skip=question_ids) if added.new else []
+    if changed:
+        lines.append(t(lang, "digest_impact", n=str(len(changed)), id=escape(post_id),
+                       days=str(services.settings.question_log_days)))
+        lines += [f"  · {escape(truncate_words(q.text, 100))}" for q in changed[:IMPACT_SHOWN]]
     lines += [t(lang, "lint_warning", text=escape(f.line())) for f in check_question(services.engine, post_id,
                                                                                      added.question)]
-    return Outcome(True, "\n".join(lines))
+    undo = ((Button(t(lang, "digest_undo"), data=callbacks.encode("digest", "undo", str(group_id))),),) \
+        if group_id is not None and added.new else ()
+    return Outcome(True, "\n".join(lines), undo)
+
+
+def impact(services: Services, post_id: str, question: str, *, skip: Sequence[int] = ()) -> list[LoggedQuestion]:
+    """Questions of the log (its retention, the newest `impact_questions`) that did not get this post when they
+    were asked and get it now: what an alternate question changes besides the questions it was added for.
+    Only questions sharing a content word with it are asked again; their text is the log's, masked."""
+    terms = set(content_key(question).split())
+    since = services.now() - timedelta(days=max(1, services.settings.question_log_days))
+    services.flush_questions()
+    seen, changed = {question.casefold()}, []
+    skipped = set(skip)
+    for q in services.ops.recent_questions(since, limit=int(tunables()["impact_questions"])):
+        if q.id in skipped or q.text.casefold() in seen:
+            continue
+        seen.add(q.text.casefold())
+        before = q.ids[0] if q.kind == "post" and q.ids else None
+        if before == post_id or not terms & set(content_key(q.text).split()):
+            continue
+        answer = services.engine.answer(q.text)
+        if answer.kind == "post" and answer.hits and answer.hits[0].id == post_id:
+            changed.append(q)
+    return changed
 
 
 def stats_lines(services: Services, since: datetime, lang: str, *, top: int = 3) -> list[str]:

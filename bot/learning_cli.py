@@ -3,6 +3,7 @@
     python -m bot digest [--period 7d]             the unanswered questions, grouped (saved: ids for the actions)
     python -m bot digest add GROUP POST_ID         add the group's question as an alternate question of a post
     python -m bot digest out GROUP | ignore GROUP  mark a group out of scope, or ignore it
+    python -m bot digest undo GROUP                take back the alternate question added from a group
     python -m bot posts add-question POST_ID "question"      an alternate question, re-indexed at once
     python -m bot posts remove-question POST_ID "question"
     python -m bot lint                             posts the matcher cannot tell apart, alternate questions
@@ -28,7 +29,8 @@ def add_parsers(sub) -> None:
     add = dig_sub.add_parser("add", help="add a group's question as an alternate question of a post")
     add.add_argument("group", type=int)
     add.add_argument("post_id")
-    for verb, text in (("out", "mark a group out of scope"), ("ignore", "ignore a group")):
+    for verb, text in (("out", "mark a group out of scope"), ("ignore", "ignore a group"),
+                       ("undo", "take back the alternate question added from a group")):
         dig_sub.add_parser(verb, help=text).add_argument("group", type=int)
     posts = sub.add_parser("posts", help="staff: alternate questions of posts")
     add_question_parsers(posts.add_subparsers(dest="posts_cmd", required=True))
@@ -78,7 +80,7 @@ def _digest(services, args, out, err) -> int:
     from bot.cli import plain
 
     verb = args.digest_cmd
-    if verb in ("add", "out", "ignore"):
+    if verb in ("add", "out", "ignore", "undo"):
         outcome = digest.act(services, args.group, {"ignore": "ign"}.get(verb, verb),
                              getattr(args, "post_id", None), "en")
         (out if outcome.ok else err).write(plain(outcome.text) + "\n")

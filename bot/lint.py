@@ -2,8 +2,8 @@
 
 - Two posts the matcher cannot tell apart: asking with one's title scores the other within
   `lint_margin_points` of it (or above). Asked with the title and, where there is one, the Chinese title.
-- An alternate question that finds another post as well as (or better than) its own, or that another
-  post has too.
+- An alternate question that finds another post as well as (or better than) its own, that another
+  post has too, or that is long (a story rather than a question: its incidental words answer others).
 - A post with no date, no source link (`url`) or no Chinese title (i18n["zh-TW"]["title"]).
 
 `python -m bot lint` checks the whole store; staff adding a post or an alternate question get the
@@ -13,19 +13,23 @@ it reports is what citizens would meet. Nothing here imports Telegram.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bot.alternates import tunables
 from bot.models import Post
-from bot.text import clean
+from bot.text import clean, truncate_words
+
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_THAI = re.compile(r"[\u0e00-\u0e7f]")
 
 CHECK_HITS = 5  # candidates looked at per probe
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    kind: str  # close-posts, close-question, shared-question, no-date, no-source, no-zh-title
+    kind: str  # close-posts, close-question, shared-question, long-question, no-date, no-source, no-zh-title
     ids: tuple[str, ...]  # the post(s) concerned, the one checked first
     detail: str = ""  # the title or question asked with, or the score gap
 
@@ -35,6 +39,8 @@ class Finding:
             "close-posts": "posts the matcher cannot tell apart",
             "close-question": "alternate question finds another post as well",
             "shared-question": "alternate question on two posts",
+            "long-question": "long alternate question: it may answer other questions that share a few of its "
+                             "words; a short phrasing of the question is safer",
             "no-date": "no date",
             "no-source": "no source link",
             "no-zh-title": "no Chinese title",
@@ -91,11 +97,19 @@ def question_findings(engine, post: Post, question: str) -> list[Finding]:
     out = [Finding("close-question", (post.id, other), f"“{question}”: {other} scores "
                    + (f"{gap:g} points lower" if gap > 0 else "as high or higher"))
            for other, gap in _rivals(engine, question, post.id)]
+    if _length(question) > int(tunables()["lint_question_words"]):
+        out.append(Finding("long-question", (post.id,), f"“{truncate_words(question, 80)}”"))
     folded = question.casefold()
     out += [Finding("shared-question", (post.id, other.id), f"“{question}”")
             for other in engine.posts.values()
             if other.id != post.id and any(q.casefold() == folded for q in other.questions)]
     return out
+
+
+def _length(text: str) -> float:
+    """Words; Chinese (written without spaces) counted as a word per two characters, Thai per five."""
+    han, thai = len(_HAN.findall(text)), len(_THAI.findall(text))
+    return len(_THAI.sub(" ", _HAN.sub(" ", text)).split()) + han / 2 + thai / 5
 
 
 def check_post(engine, post: Post) -> list[Finding]:
@@ -136,7 +150,7 @@ def _unique(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple] = set()
     out = []
     for f in findings:
-        key = (f.kind, frozenset(f.ids), f.detail if f.kind in ("close-question", "shared-question") else "")
+        key = (f.kind, frozenset(f.ids), f.detail if f.kind.endswith("question") else "")
         if key not in seen:
             seen.add(key)
             out.append(f)

@@ -261,6 +261,7 @@ class OperationalStore(Protocol):
     def questions_to_review(self, since: datetime, until: datetime | None = None, *,
                             skip_reasons: Iterable[str] = (), limit: int = 5000) -> list[LoggedQuestion]: ...
     def question_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]: ...
+    def recent_questions(self, since: datetime, limit: int = 2000) -> list[LoggedQuestion]: ...
     def set_review(self, question_ids: Iterable[int], review: str) -> int: ...
     def save_digest_group(self, text: str, question_ids: Iterable[int], candidates: Iterable[str]) -> int: ...
     def digest_group(self, group_id: int) -> DigestGroup | None: ...
@@ -1215,6 +1216,13 @@ class SQLiteOperationalStore:
         )
         return [self._logged(r) for r in rows]
 
+    def recent_questions(self, since: datetime, limit: int = 2000) -> list[LoggedQuestion]:
+        """The questions asked since then, newest first, whatever was answered (what an alternate question
+        staff add could change)."""
+        rows = self._q(f"SELECT {self._LOGGED} FROM questions WHERE asked_at >= ? ORDER BY asked_at DESC, id DESC "
+                       "LIMIT ?", (_iso(since), max(1, int(limit))))
+        return [self._logged(r) for r in rows]
+
     def question_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
         """Asked, answered and declined questions of a period, and the votes on their answers."""
         row = self._q(
@@ -1225,15 +1233,15 @@ class SQLiteOperationalStore:
         asked, declined, up, down = (int(v or 0) for v in row)
         return {"asked": asked, "answered": asked - declined, "declined": declined, "up": up, "down": down}
 
-    def set_review(self, question_ids: Iterable[int], review: str) -> int:
-        """Record what staff did with these questions; the digest shows them no more."""
+    def set_review(self, question_ids: Iterable[int], review: str | None) -> int:
+        """Record what staff did with these questions; the digest shows them no more (None: shows them again)."""
         ids = [int(i) for i in question_ids]
         changed = 0
         with self.transaction():
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 changed += self._q(f"UPDATE questions SET review = ? WHERE id IN ({', '.join('?' * len(chunk))})",
-                                   (str(review)[:60], *chunk)).rowcount
+                                   (None if review is None else str(review)[:60], *chunk)).rowcount
         return changed
 
     def save_digest_group(self, text: str, question_ids: Iterable[int], candidates: Iterable[str]) -> int:

@@ -82,7 +82,7 @@ async def set_time(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @staff_only("digest button")
 async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
-    """Add as alternate question of a post, mark out of scope, ignore."""
+    """Add as alternate question of a post, mark out of scope, ignore; undo an alternate question just added."""
     query = update.callback_query
     lang = user_lang(update, context)
     action = callbacks.decode(query.data)
@@ -101,7 +101,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             await query.edit_message_reply_markup(reply_markup=None)
         except BadRequest as exc:  # too old, or the buttons are gone already
             log.debug("could not remove digest buttons: %s", exc.message)
-    await send(update, context, Reply(outcome.text), lang)
+    await send(update, context, Reply(outcome.text, outcome.buttons), lang)
     return ConversationHandler.END
 
 
