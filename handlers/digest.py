@@ -67,17 +67,19 @@ async def set_time(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/digest_time 09:00 (Asia/Taipei) or off: when the daily digest goes to staff."""
     lang = user_lang(update, context)
     svc = services(context)
-    typed = " ".join(context.args or [])
     try:
-        when = digest.parse_time_of_day(typed) if typed else digest.digest_time(svc)
+        when = digest.parse_time_of_day(context.args[0]) if context.args else None
     except digest.PeriodError:
-        when, typed = digest.digest_time(svc), ""
-    if typed:
-        svc.ops.set_setting(digest.DIGEST_TIME, when.strftime("%H:%M") if when else "off")
-        schedule(context.application)
-    now = when.strftime("%H:%M") if when else "off"
-    key = "digest_time_usage" if not typed else ("digest_time_set" if when else "digest_time_off")
-    await send(update, context, Reply(t(lang, key, time=now, now=now)), lang)
+        context.args = []  # unreadable: say how to type it
+    if not context.args:
+        current = digest.digest_time(svc)
+        await send(update, context, Reply(t(lang, "digest_time_usage", now=current.strftime("%H:%M") if current
+                                            else "off")), lang)
+        return
+    svc.ops.set_setting(digest.DIGEST_TIME, when.strftime("%H:%M") if when else "off")
+    schedule(context.application)
+    text = t(lang, "digest_time_set", time=when.strftime("%H:%M")) if when else t(lang, "digest_time_off")
+    await send(update, context, Reply(text), lang)
 
 
 @staff_only("digest button")

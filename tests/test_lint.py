@@ -3,13 +3,17 @@ Chinese title; the warning when staff add a post (the terminal and the /post con
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bot import lint
 from bot.alternates import add_question
 from bot.cli import main
+from bot.config import BUNDLED_STORE
 from bot.flood import FloodGate
-from tests.conftest import STAFF_ID
+from bot.text import normalise
+from tests.conftest import ROOT, SHARED, STAFF_ID
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +84,13 @@ async def test_staff_publishing_a_post_get_the_lint_warning(bot_app, services):
     published = bot_app.request_log.sent()[-1]["text"]
     assert "Published as" in published and "⚠️" in published and "p062" in published
     assert "no source link" in published
+
+
+@pytest.mark.skipif(not (SHARED / "eval").is_dir(), reason="../shared/eval not present")
+def test_the_bundled_data_holds_no_alternate_question_from_an_evaluation_file():
+    asked = {normalise(json.loads(line)["q"]) for path in (SHARED / "eval").glob("*.jsonl")
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    store = json.loads(BUNDLED_STORE.read_text(encoding="utf-8"))  # read, never opened for writing
+    sources = json.loads((ROOT / "data" / "sources" / "posts.json").read_text(encoding="utf-8"))
+    alternates = [q for record in [*store["posts"].values(), *sources] for q in record.get("questions") or []]
+    assert not {normalise(q) for q in alternates} & asked
