@@ -86,8 +86,8 @@ def search(engine: AnswerEngine, query: str, now: datetime, *, limit: int | None
         found.append(("contact", q))
     answer = engine.answer(q, now=now)
     primary = "contact" if answer.kind in ("contact", "referral") else "post"
-    if answer.kind != "none":
-        found += [(primary, i) for i in answer.ids]
+    if answer.kind != "none":  # its first, and those after it that still answer (as "More results")
+        found += [(primary, h.id) for n, h in enumerate(answer.hits) if n == 0 or h.score >= MORE_MIN_SCORE]
     # Then whatever else matches, posts and contacts by score: a short query ("hotline", "workshop") is a
     # search, not a question the engine must be sure about.
     _plan, posts, _values = engine.post_candidates(q, answer.lang, today=now.date())

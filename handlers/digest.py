@@ -148,6 +148,8 @@ async def daily(context: ContextTypes.DEFAULT_TYPE) -> None:
     """The daily job: the questions since the last digest, to every staff member (nothing when none)."""
     app = context.application
     svc = app.bot_data["services"]
+    if not svc.settings.staff_ids:  # nobody to send it to: the questions wait for /digest
+        return
     now = svc.now()
     last = svc.ops.setting(LAST_SENT)
     since = max(_parse(last) or now - digest.DEFAULT_PERIOD, now - MAX_CATCH_UP)
