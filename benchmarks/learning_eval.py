@@ -79,15 +79,27 @@ def sha(path: Path) -> str:
 
 
 def main() -> int:
+    args = _args()
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="learning-eval-"))
+    try:
+        return run(args, tmp)
+    finally:
+        if not args.keep:  # the temporary copy goes, whatever happened
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=20, help="declined dev2 questions sent through the digest")
     ap.add_argument("--keep", help="keep the temporary store in this folder (default: deleted)")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def run(args: argparse.Namespace, tmp: Path) -> int:
     if not SCORER.exists():
         print(f"needs {SHARED} beside the project (the scorer and the dev files)", file=sys.stderr)
         return 2
     bundled_before = sha(BUNDLED_STORE)
-    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="learning-eval-"))
     tmp.mkdir(parents=True, exist_ok=True)
     store = tmp / "store.json"
     shutil.copy(BUNDLED_STORE, store)
@@ -187,8 +199,6 @@ def main() -> int:
         print(f"  wrong among the other questions: {others_b} -> {others_a}")
         summary.setdefault(name, {"before": b})[label] = {
             "after": a, "fixed": fixed, "broken": broken, "other_wrong_before": others_b, "other_wrong_after": others_a}
-    if not args.keep:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(summary, ensure_ascii=False))
     return 0
 
