@@ -1,4 +1,5 @@
-"""Staff commands on the post store: `import`, `posts list|show|edit|delete|export`,
+"""Staff commands on the post store: `import`, `posts list|show|edit|delete|export` (and
+`posts add-question|remove-question`, run by bot/learning_cli.py),
 `contacts list|show|edit`. Every write goes through the store's locked path (bot/store.py).
 
     python -m bot import SOURCE [--format F] [--url ADDRESS] [--category C]
@@ -45,7 +46,7 @@ def add_parsers(sub) -> None:
     imp.add_argument("--timeout", type=float, metavar="S", help="seconds to wait for a URL (default 20)")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    posts = sub.add_parser("posts", help="staff: list, show, edit, delete or export stored posts")
+    posts = sub.add_parser("posts", help="staff: list, show, edit, delete or export stored posts; their alternate questions")
     ps = posts.add_subparsers(dest="posts_cmd", required=True)
     lst = ps.add_parser("list", help="one line per post, newest first")
     lst.add_argument("--category", choices=CATEGORIES)
@@ -69,6 +70,9 @@ def add_parsers(sub) -> None:
     export = ps.add_parser("export", help="write the posts as the JSON list `import` reads")
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--contacts", action="store_true", help="the contacts too, in the same list")
+    from bot.learning_cli import add_question_parsers
+
+    add_question_parsers(ps)  # add-question, remove-question (run by bot/learning_cli.py)
 
     contacts = sub.add_parser("contacts", help="staff: list, show or edit stored contacts")
     cs = contacts.add_subparsers(dest="contacts_cmd", required=True)

@@ -18,7 +18,7 @@ from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bot.i18n import t, tmap
+from bot.i18n import catalogue, t, tmap
 from bot.models import CATEGORIES, Post, RecordError, post_from_record
 from bot.opstore import TAIPEI, TOPICS, BroadcastInfo, OperationalStore, normalise_topic
 from bot.render import Button, Reply, fit, post_reply
@@ -63,8 +63,11 @@ class StaffInputError(ValueError):
         self.values = {k: escape(str(v)) for k, v in values.items()}
         super().__init__(t("en", key, **self.values))
 
-    def message(self, lang: str) -> str:
-        return t(lang, self.key, **self.values)
+    def message(self, lang: str, *, cli: bool = False) -> str:
+        """The message in `lang`; cli=True for the terminal, where a message that names a Telegram
+        button has its own wording (key + "_cli")."""
+        key = f"{self.key}_cli" if cli and f"{self.key}_cli" in catalogue("en") else self.key
+        return t(lang, key, **self.values)
 
 
 class ScheduleError(StaffInputError):
@@ -142,7 +145,8 @@ class Announcement:
         """The same message as a Reply (previews, the terminal)."""
         rows = json.loads(self.buttons_json) if self.buttons_json else []
         return Reply(self.text_html, tuple(
-            tuple(Button(b["text"], data=b.get("callback_data", ""), url=b.get("url", "")) for b in row)
+            tuple(Button(b["text"], data=b.get("callback_data", ""), url=b.get("url", ""),
+                         inline_query=b.get("switch_inline_query")) for b in row)
             for row in rows))
 
     def to_dict(self) -> dict:
@@ -153,9 +157,16 @@ class Announcement:
         return cls(data["text_html"], data.get("buttons_json", ""), data.get("post_id"))
 
 
+def _button_json(b: Button) -> dict:
+    if b.url:
+        return {"text": b.label, "url": b.url}
+    if b.inline_query is not None:
+        return {"text": b.label, "switch_inline_query": b.inline_query}
+    return {"text": b.label, "callback_data": b.data}
+
+
 def _buttons_json(buttons: tuple[tuple[Button, ...], ...]) -> str:
-    rows = [[{"text": b.label, "url": b.url} if b.url else {"text": b.label, "callback_data": b.data}
-             for b in row] for row in buttons if row]
+    rows = [[_button_json(b) for b in row] for row in buttons if row]
     return json.dumps(rows, ensure_ascii=False) if rows else ""
 
 
@@ -252,13 +263,14 @@ def create(ops: OperationalStore, staff_id: int, topic: str, announcement: Annou
 # -- schedule times ---------------------------------------------------------------------------
 
 _NOW_WORDS = {"now", "send now", "immediately", "立即", "現在", "现在", "馬上", "马上"}
-_DAY_WORDS = {"today": 0, "tonight": 0, "今天": 0, "今晚": 0, "tomorrow": 1, "明天": 1, "後天": 2, "后天": 2}
+_DAY_WORDS = {"today": 0, "tonight": 0, "今天": 0, "今晚": 0, "tomorrow": 1, "明天": 1, "後天": 2, "后天": 2,
+              "yesterday": -1, "昨天": -1, "前天": -2}  # days in the past are read, then refused as past
 _UNITS = {"m": 1, "min": 1, "mins": 1, "minute": 1, "minutes": 1, "分": 1, "分鐘": 1, "分钟": 1,
           "h": 60, "hr": 60, "hrs": 60, "hour": 60, "hours": 60, "小時": 60, "小时": 60,
           "d": 1440, "day": 1440, "days": 1440, "天": 1440}
-_RELATIVE = re.compile(r"^(?:in\s*)?(\d{1,4})\s*([a-z]+|分鐘|分钟|分|小時|小时|天)\s*(?:later|後|后)?$")
+_RELATIVE = re.compile(r"^(?:in\s*)?(\d{1,4})\s*([a-z]+|分鐘|分钟|分|小時|小时|天)\s*(later|後|后|ago|前)?$")
 _DAY_TIME = re.compile(
-    r"^(today|tonight|tomorrow|今天|今晚|明天|後天|后天)?\s*(?:at\s*)?(\d{1,2})(?:\s*[:：.]\s*(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?$")
+    r"^(today|tonight|tomorrow|yesterday|今天|今晚|明天|後天|后天|昨天|前天)?\s*(?:at\s*)?(\d{1,2})(?:\s*[:：.]\s*(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?$")
 _DATE_TIME = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:\s*(?:t|\s)\s*(?:at\s*)?(\d{1,2})[:：](\d{2}))?$")
 
 
@@ -272,17 +284,22 @@ def parse_when(text: str | None, now: datetime) -> datetime | None:
 
     Accepts "tomorrow 09:00", "today 18:00", "18:00", "9pm", "2026-12-01 14:30",
     "2026/12/01 14:30", "in 2 hours", "in 30 minutes", "in 1 day", and 今天 / 明天 / 後天 18:00.
-    A time that has passed (or is more than a year ahead) is refused with a message saying so.
+    A time that has passed ("yesterday 09:00", "2 hours ago", 昨天 18:00) or is more than a year ahead
+    is refused with a message saying so.
     """
     s = " ".join((text or "").strip().lower().split())
     if not s or s in _NOW_WORDS:
         return None
     local_now = now.astimezone(TAIPEI)
     if s in _DAY_WORDS:
+        if _DAY_WORDS[s] < 0:  # "yesterday": past, whatever the hour
+            day = local_now.date() + timedelta(days=_DAY_WORDS[s])
+            raise ScheduleError("staff_when_past", when=day.isoformat(), now=format_when(local_now))
         raise ScheduleError("staff_when_need_time", example=f"{s} 09:00")
     relative = _RELATIVE.match(s)
     if relative and relative.group(2) in _UNITS:
-        when = local_now + timedelta(minutes=int(relative.group(1)) * _UNITS[relative.group(2)])
+        sign = -1 if relative.group(3) in ("ago", "前") else 1  # "2 hours ago": read, then refused as past
+        when = local_now + sign * timedelta(minutes=int(relative.group(1)) * _UNITS[relative.group(2)])
     elif m := _DAY_TIME.match(s):
         day_word, hour, minute, ampm = m.groups()
         if minute is None and ampm is None and day_word is None:
@@ -324,6 +341,22 @@ def scheduled_time(info: BroadcastInfo) -> datetime | None:
 
 
 # -- what staff read --------------------------------------------------------------------------
+
+
+def earlier_broadcasts(ops: OperationalStore, post_id: str | None) -> list[BroadcastInfo]:
+    """Broadcasts of the same post already sent, running or scheduled: announcing it again needs a second
+    confirmation (subscribers would get it twice)."""
+    return ops.broadcasts_of_post(post_id) if post_id else []
+
+
+def again_text(earlier: list[BroadcastInfo], post_id: str, lang: str) -> str:
+    """The warning: when and to whom the post was announced before, and what was delivered."""
+    lines = []
+    for info in earlier[:5]:
+        when = scheduled_time(info) if info.state == "scheduled" else datetime.fromisoformat(info.started_at or info.created_at)
+        lines.append(t(lang, "staff_ann_again_line", bid=str(info.id), topic=escape(topic_label(info.topic, lang)),
+                       when=format_when(when), sent=str(info.sent), state=t(lang, f"staff_state_name_{info.state}")))
+    return t(lang, "staff_ann_again", id=escape(post_id), lines="\n".join(lines))
 
 
 def confirm_text(topic: str, count: int, when: datetime | None, lang: str) -> str:
@@ -409,8 +442,12 @@ def list_broadcasts(ops: OperationalStore, lang: str = "en", *, limit: int = 10)
     return fit("\n".join(lines))
 
 
-def stats(services: Services, lang: str = "en") -> str:
-    """Subscribers by topic, and questions answered and declined today (Asia/Taipei)."""
+def stats(services: Services, lang: str = "en", period: timedelta | None = None) -> str:
+    """Subscribers by topic, questions answered and declined today (Asia/Taipei), and over today or the
+    period given: the answer rate, the 👍 rate and the most frequent unanswered questions."""
+    # Here, not at the top: bot.digest reaches the matcher and the lexicon, which only this part needs.
+    from bot.digest import period_label, stats_lines
+
     ops = services.ops
     services.flush_questions()  # the question log is written in batches
     by_topic = ops.count_by_topic()
@@ -421,6 +458,13 @@ def stats(services: Services, lang: str = "en") -> str:
     lines += [f"• {escape(topic_label(topic, lang))}: {by_topic.get(topic, 0)}" for topic in TOPICS]
     lines += ["", t(lang, "staff_stats_questions", answered=str(questions.get("answered", 0)),
                     declined=str(questions.get("declined", 0)), total=str(questions.get("total", 0)))]
+    now = services.now()
+    if period is None:
+        since = now.astimezone(TAIPEI).replace(hour=0, minute=0, second=0, microsecond=0)
+    else:
+        since = now - period
+        lines += ["", t(lang, "staff_stats_period", period=period_label(period), until=format_when(now))]
+    lines += stats_lines(services, since, lang)
     running = len(ops.unfinished_broadcasts())
     scheduled = len(ops.scheduled_broadcasts())
     if running or scheduled:

@@ -37,7 +37,18 @@ from bot.logs import setup_logging
 from bot.opstore import OpStoreError
 from bot.services import Services
 from bot.store import StoreError
-from handlers import broadcast_jobs, callbacks, citizen, errors, feeds, staff, subscriptions
+from handlers import (
+    broadcast_jobs,
+    callbacks,
+    citizen,
+    digest,
+    errors,
+    feedback,
+    feeds,
+    inline,
+    staff,
+    subscriptions,
+)
 
 log = logging.getLogger("bot")
 
@@ -68,6 +79,9 @@ def handler_table() -> list[tuple[int, BaseHandler]]:
         *[(0, h) for h in subscriptions.handlers()],
         *[(0, h) for h in feeds.handlers()],  # before staff's: its catch-all takes every other staff button
         *[(0, h) for h in staff.handlers()],
+        *[(0, h) for h in digest.handlers()],  # staff: /digest, /digest_time, the digest's buttons and search
+        *[(0, h) for h in feedback.handlers()],  # 👍 / 👎 under answers
+        *[(0, h) for h in inline.handlers()],  # "@bot words" in any chat
         (0, CallbackQueryHandler(callbacks.button)),
         (0, MessageHandler(QUESTION & PRIVATE, citizen.text)),
         (0, MessageHandler(CAPTIONED & PRIVATE, citizen.text)),
@@ -112,7 +126,8 @@ async def _post_init(app: Application) -> None:
     await app.bot.set_my_commands(menu_commands("en"))
     await app.bot.set_my_commands(menu_commands("zh"), language_code="zh")
     services: Services = app.bot_data["services"]
-    staff_texts = {**tmap("en", "staff_commands"), **tmap("en", "staff_commands_feeds")}
+    staff_texts = {**tmap("en", "staff_commands"), **tmap("en", "staff_commands_feeds"),
+                   **tmap("en", "staff_commands_learning")}
     staff_menu = menu_commands("en") + [BotCommand(name, text[:256]) for name, text in staff_texts.items()]
     for staff_id in services.settings.staff_ids:  # staff see their commands in their own menu
         try:
@@ -229,6 +244,7 @@ async def _serve(settings: Settings, services: Services, webhook: bool, stopping
                                     name="storage-retry")
         await broadcast_jobs.resume_broadcasts(app)
         feeds.start(app)  # BOT_FEED_URLS read every BOT_FEED_INTERVAL
+        digest.schedule(app)  # the daily unanswered-questions digest to staff
         intake = Intake(app, services)
         try:
             if webhook:

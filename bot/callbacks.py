@@ -22,6 +22,11 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "hot": re.compile(r"^h:(\d{1,2})$"),
     "sub": re.compile(r"^sub:(news|workshops|anti-trafficking|announcements|all|done)$"),
     "staff": re.compile(r"^st:([a-z_]{1,20}):([A-Za-z0-9_-]{0,30})$"),
+    # 👍 / 👎 under an answer: the logged answer's random reference (bot/feedback.py), never a user id
+    "vote": re.compile(r"^v:(up|down):([A-Za-z0-9_-]{8,16})$"),
+    # a staff action on a digest group (bot/digest.py): add as alternate question (of a post), mark out
+    # of scope, ignore, search for the post, undo an alternate question just added
+    "digest": re.compile(rf"^dg:(add|out|ign|find|undo):(\d{{1,12}})(?::({_ID}))?$"),
 }
 
 
@@ -43,7 +48,7 @@ def decode(data: str | None) -> Action | None:
 
 def encode(kind: str, *args: str) -> str:
     prefix = {"post": "p", "more": "m", "news": "n", "cat": "c", "share": "s", "lang": "l", "sub": "sub",
-              "staff": "st", "hot": "h"}
+              "staff": "st", "hot": "h", "vote": "v", "digest": "dg"}
     data = "clear" if kind == "clear" else ":".join([prefix[kind], *args])
     if decode(data) is None:
         raise ValueError(f"callback data {data!r} does not fit the grammar or 64 bytes")

@@ -13,6 +13,7 @@
     python -m bot announce --topic T (--post ID | --text "…") [--at "tomorrow 09:00"] [--yes]
                                   staff: preview, confirm, then send now or schedule (Asia/Taipei)
     python -m bot subscribers     staff: subscribers by topic, and how many blocked the bot
+    python -m bot digest | lint | posts add-question …   staff: learning from questions (bot/learning_cli.py)
 """
 
 from __future__ import annotations
@@ -187,8 +188,13 @@ def cmd_fit(settings: Settings, args) -> int:
 
 
 def cmd_explain(settings: Settings, question: str) -> int:
+    from bot.alternates import matched_alternate
+
     engine = _engine_from_files(None, None, settings)
     info = engine.explain(question)
+    # Which alternate question staff added (bot/alternates.py) holds the question, and whether it, more than
+    # the title, is why the post was found.
+    info["alternate_question"] = matched_alternate(engine, question)
     print(json.dumps(info, ensure_ascii=False, indent=1))
     return 0
 
@@ -204,6 +210,11 @@ def cmd_post_add(settings: Settings, args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"published {post.id}: {post.title} ({post.date})")
+    from bot.answer import AnswerEngine
+    from bot.lint import check_post
+
+    for finding in check_post(AnswerEngine.from_store(store), post):  # what would make it hard to find
+        print(f"warning: {finding.line()}", file=sys.stderr)
     return 0
 
 
@@ -235,8 +246,9 @@ def cmd_subscribers(settings: Settings, out=sys.stdout) -> int:
 
 
 def cmd_announce(settings: Settings, *, topic: str, post: str | None, text: str | None, at: str | None,
-                 yes: bool, out=sys.stdout, err=sys.stderr, ask=input) -> int:
-    """Preview an announcement, ask for confirmation, then schedule it or send it now.
+                 yes: bool, again: bool = False, out=sys.stdout, err=sys.stderr, ask=input) -> int:
+    """Preview an announcement, ask for confirmation, then schedule it or send it now. A post announced
+    before needs a second confirmation (typed, or --again with --yes).
 
     Sending now needs the bot token and runs the broadcast here, with the same Broadcaster and
     Telegram adapter as the bot. If the bot is running (it holds the instance lock), the broadcast
@@ -262,7 +274,7 @@ def cmd_announce(settings: Settings, *, topic: str, post: str | None, text: str 
                 message = announce.from_text(text)
             when = announce.parse_when(at, datetime.now(TAIPEI)) if at else None
         except announce.StaffInputError as exc:
-            err.write(f"error: {plain(exc.message('en'))}\n")
+            err.write(f"error: {plain(exc.message('en', cli=True))}\n")
             return 2
         if when is None and not settings.token:
             err.write("TELEGRAM_BOT_TOKEN is not set: cannot send now. Set it (see .env.example), or schedule "
@@ -271,14 +283,23 @@ def cmd_announce(settings: Settings, *, topic: str, post: str | None, text: str 
         count = announce.recipients(ops, topic)
         out.write("--- preview: exactly what each recipient gets ---\n")
         print_reply(message.reply(), out)
+        earlier = announce.earlier_broadcasts(ops, message.post_id)
+        if earlier:
+            out.write("---\n" + plain(announce.again_text(earlier, message.post_id, "en")) + "\n")
         out.write("---\n" + plain(announce.confirm_text(topic, count, when, "en")) + "\n")
         out.flush()
-        if not yes:
+        if yes and earlier and not again:
+            err.write(f"error: {message.post_id} was already announced; add --again to send it a second time.\n")
+            return 2
+        questions = [("Type yes to confirm: ", ("y", "yes"))] if not yes else []
+        if earlier and not again:
+            questions.append(("It was announced before. Type again to send it a second time: ", ("again",)))
+        for prompt, accepted in questions:
             try:
-                answer = ask("Type yes to confirm: ")
+                answer = ask(prompt)
             except (EOFError, KeyboardInterrupt):
                 answer = ""
-            if answer.strip().lower() not in ("y", "yes"):
+            if answer.strip().lower() not in accepted:
                 out.write("Cancelled: nothing was sent or scheduled.\n")
                 return 1
         staff_id = 0  # the terminal: no Telegram chat to report progress to
@@ -388,7 +409,12 @@ def build_parser() -> argparse.ArgumentParser:
     announce_p.add_argument("--at", metavar="TIME",
                             help='send later, Asia/Taipei: "tomorrow 09:00", "2026-12-01 14:30", "in 2 hours"')
     announce_p.add_argument("--yes", action="store_true", help="send without asking for confirmation")
+    announce_p.add_argument("--again", action="store_true",
+                            help="confirm sending a post that was announced before (needed with --yes)")
     sub.add_parser("subscribers", help="staff: subscribers by topic, and how many blocked the bot")
+    from bot import learning_cli
+
+    learning_cli.add_parsers(sub)  # digest, lint
     fit = sub.add_parser("fit-answerability", help="refit data/answerability.json on question files (JSONL)")
     fit.add_argument("files", nargs="+", help="question files: post and none questions with expected ids")
     fit.add_argument("--posts", help="posts JSON file instead of the store")
@@ -439,6 +465,10 @@ def _run(args, settings: Settings) -> int:
         return cmd_answer_jsonl(settings, args.posts, args.contacts)
     if args.cmd == "explain":
         return cmd_explain(settings, args.question)
+    from bot import learning_cli
+
+    if learning_cli.handles(args):  # digest, lint, posts add-question / remove-question
+        return learning_cli.run(args, settings)
     if args.cmd in ("import", "posts", "contacts"):
         from bot import admin
 
@@ -451,7 +481,8 @@ def _run(args, settings: Settings) -> int:
     if args.cmd == "post":
         return cmd_post_add(settings, args)
     if args.cmd == "announce":
-        return cmd_announce(settings, topic=args.topic, post=args.post, text=args.text, at=args.at, yes=args.yes)
+        return cmd_announce(settings, topic=args.topic, post=args.post, text=args.text, at=args.at, yes=args.yes,
+                            again=args.again)
     if args.cmd == "subscribers":
         return cmd_subscribers(settings)
     if args.cmd == "fit-answerability":

@@ -42,6 +42,7 @@ class Settings:
     rate_limit_per_minute: int = 20
     burst_window_s: float = 1.5  # a person's forwards and fast messages are read together after this quiet time
     log_personal: bool = False  # BOT_LOG_PERSONAL=1: let the library's loggers print names and texts (debugging)
+    digest_time: str = "09:00"  # BOT_DIGEST_TIME: the daily unanswered-questions digest to staff (Asia/Taipei), or off
     feed_urls: tuple[str, ...] = ()  # BOT_FEED_URLS: news sources read on a schedule (bot/feeds.py)
     feed_interval_s: float = 3600.0  # BOT_FEED_INTERVAL
     feed_announce: tuple[str, ...] = ("off",)  # BOT_FEED_ANNOUNCE: one mode for all sources, or one per source
@@ -178,6 +179,10 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         raise ConfigError(f"BOT_LOG_PERSONAL must be 1 or 0, got {personal!r}")
 
     feed_urls, feed_announce = _feeds(env)
+    digest_time = env.get("BOT_DIGEST_TIME", "").strip().lower() or "09:00"
+    if digest_time != "off" and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", digest_time):
+        raise ConfigError(f"BOT_DIGEST_TIME must be a time of day like 09:00 (Asia/Taipei) or off, got {digest_time!r}")
+
     rate = _rate(env, "BOT_BROADCAST_RATE", 25.0, 0.1)
     reply_rate = _rate(env, "BOT_REPLY_MAX_RATE", 0.0, 0.0)  # 0: no overall cap on replies
 
@@ -202,4 +207,5 @@ def load_settings(env: Mapping[str, str] | None = None, env_file: Path | None = 
         feed_interval_s=_duration(env, "BOT_FEED_INTERVAL", 3600.0, 1.0, 7 * 86400.0),
         feed_announce=feed_announce,
         feed_timeout_s=_duration(env, "BOT_FEED_TIMEOUT", 20.0, 0.1, 300.0),
+        digest_time=digest_time,
     )

@@ -55,6 +55,7 @@ DeliveryState = Literal["sent", "failed"]
 # Question kinds that mean the bot declined to answer (Answer.kind == "none").
 DECLINED_KINDS = frozenset({"none", "declined"})
 _HASH_RE = re.compile(r"^[0-9a-f]{16,128}$")
+_REF_RE = re.compile(r"^[A-Za-z0-9_-]{8,16}$")
 _MAX_REASON = 300
 HANDLED_KEEP = timedelta(days=2)  # webhook update ids kept against re-deliveries
 _MAX_QUESTION = 1000
@@ -163,6 +164,34 @@ class QuestionRecord:
     user_hash: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class LoggedQuestion:
+    """A logged question as the learning tools read it (bot/feedback.py, bot/digest.py): the masked text,
+    the answer given (kind, reason, its first ids), the last vote on it, and what staff did with it."""
+
+    id: int
+    asked_at: str
+    kind: str
+    text: str
+    reason: str
+    ids: tuple[str, ...]
+    lang: str | None
+    vote: int | None  # +1, -1, or None when nobody voted
+    review: str | None  # "alternate:<post id>", "out-of-scope", "ignored", or None while unreviewed
+
+
+@dataclass(frozen=True, slots=True)
+class DigestGroup:
+    """A group of similar questions as one digest showed it: its buttons act on these rows."""
+
+    id: int
+    made_at: str
+    text: str
+    question_ids: tuple[int, ...]
+    candidates: tuple[str, ...]
+    state: str  # "open", or what staff did: "alternate:<post id>", "out-of-scope", "ignored"
+
+
 # -- the interface ---------------------------------------------------------------------------
 
 
@@ -249,6 +278,9 @@ class OperationalStore(Protocol):
         *,
         at: datetime | None = None,
         lang: str | None = None,
+        ref: str | None = None,
+        reason: str | None = None,
+        ids: Iterable[str] = (),
     ) -> None: ...
     def questions_today(self, now: datetime | None = None) -> dict[str, int]: ...
     def purge_questions(self, older_than_days: int, now: datetime | None = None) -> int: ...
@@ -260,6 +292,22 @@ class OperationalStore(Protocol):
     def feed_source(self, url: str) -> FeedSourceState | None: ...
     def save_feed_source(self, state: FeedSourceState) -> None: ...
     def set_feed_announce(self, url: str, mode: str | None) -> FeedSourceState: ...
+
+    # learning from questions: votes on answers, the digest of unanswered questions (bot/feedback.py,
+    # bot/digest.py), staff settings that outlive a restart
+    def question_by_ref(self, ref: str) -> LoggedQuestion | None: ...
+    def set_vote(self, ref: str, vote: int, *, at: datetime | None = None) -> int | None: ...
+    def questions_to_review(self, since: datetime, until: datetime | None = None, *,
+                            skip_reasons: Iterable[str] = (), limit: int = 5000) -> list[LoggedQuestion]: ...
+    def question_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]: ...
+    def recent_questions(self, since: datetime, limit: int = 2000) -> list[LoggedQuestion]: ...
+    def set_review(self, question_ids: Iterable[int], review: str) -> int: ...
+    def save_digest_group(self, text: str, question_ids: Iterable[int], candidates: Iterable[str]) -> int: ...
+    def digest_group(self, group_id: int) -> DigestGroup | None: ...
+    def set_digest_group_state(self, group_id: int, state: str) -> None: ...
+    def broadcasts_of_post(self, post_id: str) -> list[BroadcastInfo]: ...
+    def setting(self, name: str) -> str | None: ...
+    def set_setting(self, name: str, value: str | None) -> None: ...
 
     def close(self) -> None: ...
 
@@ -449,6 +497,28 @@ _MIGRATIONS: tuple[str, ...] = (
         last_seen       INTEGER NOT NULL DEFAULT 0,
         imported_total  INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID;
+    """,
+    # 5: learning from questions. A logged answer gets a random reference (its 👍/👎 buttons carry it,
+    # never a user id), the reason the engine gave, its first ids, the last vote on it and what staff
+    # did with it in the digest; digest groups remember which questions a digest's buttons act on.
+    """
+    ALTER TABLE questions ADD COLUMN ref TEXT;
+    ALTER TABLE questions ADD COLUMN reason TEXT;
+    ALTER TABLE questions ADD COLUMN ids TEXT;
+    ALTER TABLE questions ADD COLUMN vote INTEGER CHECK (vote IS NULL OR vote IN (-1, 1));
+    ALTER TABLE questions ADD COLUMN voted_at TEXT;
+    ALTER TABLE questions ADD COLUMN review TEXT;
+    CREATE UNIQUE INDEX questions_ref ON questions(ref) WHERE ref IS NOT NULL;
+    CREATE INDEX questions_voted ON questions(vote, asked_at) WHERE vote IS NOT NULL;
+    CREATE TABLE digest_groups (
+        id           INTEGER PRIMARY KEY,
+        made_at      TEXT NOT NULL,
+        text         TEXT NOT NULL,
+        question_ids TEXT NOT NULL,
+        candidates   TEXT NOT NULL DEFAULT '',
+        state        TEXT NOT NULL DEFAULT 'open'
+    );
+    CREATE INDEX digest_groups_made ON digest_groups(made_at);
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1096,10 +1166,14 @@ class SQLiteOperationalStore:
         *,
         at: datetime | None = None,
         lang: str | None = None,
+        ref: str | None = None,
+        reason: str | None = None,
+        ids: Iterable[str] = (),
     ) -> None:
         """Keep a question for statistics and staff review, never who asked it: the text is kept with
         digit runs of 4 or more and e-mail addresses masked (bot/privacy.py), and the language the
-        engine read it in.
+        engine read it in. `ref` is the random reference the answer's 👍/👎 buttons carry, `reason` the
+        engine's reason, `ids` the answer's first ids (what a 👎 offers instead).
 
         user_hash must be a hex digest (see hash_user); a raw id or a name is refused.
         """
@@ -1107,8 +1181,11 @@ class SQLiteOperationalStore:
             raise ValueError(
                 "user_hash must be a salted hex digest (bot.opstore.hash_user), not a user id or name"
             )
+        if ref is not None and not _REF_RE.match(ref):
+            raise ValueError("ref must be 8-16 letters, digits, '-' or '_'")
         self._q(
-            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash, lang) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO questions (asked_at, kind, text, top_id, score, user_hash, lang, ref, reason, ids) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 _iso(at or _now()),
                 str(kind or "none")[:20],
@@ -1117,6 +1194,9 @@ class SQLiteOperationalStore:
                 None if score is None else float(score),
                 user_hash,
                 None if lang is None else str(lang)[:16],
+                ref,
+                None if reason is None else str(reason)[:40],
+                ",".join(str(i) for i in ids)[:500] or None,
             ),
         )
 
@@ -1139,6 +1219,7 @@ class SQLiteOperationalStore:
     def purge_questions(self, older_than_days: int, now: datetime | None = None) -> int:
         """Delete questions older than the retention setting; 0 days deletes all. Returns the count."""
         cutoff = (now or _now()) - timedelta(days=max(0, int(older_than_days)))
+        self._q("DELETE FROM digest_groups WHERE made_at < ?", (_iso(cutoff),))  # they quote questions
         return self._q("DELETE FROM questions WHERE asked_at < ?", (_iso(cutoff),)).rowcount
 
     def declined_questions(self, limit: int = 50) -> list[QuestionRecord]:
@@ -1185,6 +1266,113 @@ class SQLiteOperationalStore:
         assert found is not None
         return found
 
+    # -- learning from questions ---------------------------------------------------------
+    _LOGGED = "id, asked_at, kind, text, COALESCE(reason, ''), COALESCE(ids, ''), lang, vote, review"
+
+    @staticmethod
+    def _logged(row: tuple) -> LoggedQuestion:
+        qid, asked_at, kind, text, reason, ids, lang, vote, review = row
+        return LoggedQuestion(qid, asked_at, kind, text, reason, tuple(i for i in ids.split(",") if i), lang,
+                              vote, review)
+
+    def question_by_ref(self, ref: str) -> LoggedQuestion | None:
+        """The logged answer a 👍/👎 button refers to; None when unknown (forged, or past retention)."""
+        if not _REF_RE.match(str(ref)):
+            return None
+        row = self._q(f"SELECT {self._LOGGED} FROM questions WHERE ref = ?", (ref,)).fetchone()
+        return self._logged(row) if row else None
+
+    def set_vote(self, ref: str, vote: int, *, at: datetime | None = None) -> int | None:
+        """Store a vote (+1 or -1) on a logged answer, replacing an earlier one: a question counts once.
+        Returns the vote it had before (None: none); KeyError when the reference is unknown."""
+        if vote not in (1, -1):
+            raise ValueError("a vote is +1 or -1")
+        with self.transaction():
+            row = self._q("SELECT vote FROM questions WHERE ref = ?", (str(ref),)).fetchone()
+            if row is None:
+                raise KeyError(ref)
+            self._q("UPDATE questions SET vote = ?, voted_at = ? WHERE ref = ?", (vote, _iso(at or _now()), ref))
+        return row[0]
+
+    def questions_to_review(self, since: datetime, until: datetime | None = None, *,
+                            skip_reasons: Iterable[str] = (), limit: int = 5000) -> list[LoggedQuestion]:
+        """Questions of a period staff have not reviewed yet that the bot declined (except for the reasons
+        given: greetings, thanks…), answered only tentatively ("I think this is it"), or whose answer got a
+        👎; newest first."""
+        kinds, skip = sorted(DECLINED_KINDS), sorted(set(skip_reasons)) or ["\x00"]
+        rows = self._q(
+            f"SELECT {self._LOGGED} FROM questions WHERE asked_at >= ? AND asked_at < ? AND review IS NULL "
+            f"AND ((kind IN ({', '.join('?' * len(kinds))}) AND COALESCE(reason, '') NOT IN "
+            f"({', '.join('?' * len(skip))})) OR reason = 'tentative' OR vote = -1) ORDER BY asked_at DESC, id DESC LIMIT ?",
+            (_iso(since), _iso(until or _now() + timedelta(seconds=1)), *kinds, *skip, max(1, int(limit))),
+        )
+        return [self._logged(r) for r in rows]
+
+    def recent_questions(self, since: datetime, limit: int = 2000) -> list[LoggedQuestion]:
+        """The questions asked since then, newest first, whatever was answered (what an alternate question
+        staff add could change)."""
+        rows = self._q(f"SELECT {self._LOGGED} FROM questions WHERE asked_at >= ? ORDER BY asked_at DESC, id DESC "
+                       "LIMIT ?", (_iso(since), max(1, int(limit))))
+        return [self._logged(r) for r in rows]
+
+    def question_counts(self, since: datetime, until: datetime | None = None) -> dict[str, int]:
+        """Asked, answered and declined questions of a period, and the votes on their answers."""
+        row = self._q(
+            f"SELECT count(*), sum(kind IN ({', '.join('?' * len(DECLINED_KINDS))})), sum(vote = 1), sum(vote = -1) "
+            "FROM questions WHERE asked_at >= ? AND asked_at < ?",
+            (*sorted(DECLINED_KINDS), _iso(since), _iso(until or _now() + timedelta(seconds=1))),
+        ).fetchone()
+        asked, declined, up, down = (int(v or 0) for v in row)
+        return {"asked": asked, "answered": asked - declined, "declined": declined, "up": up, "down": down}
+
+    def set_review(self, question_ids: Iterable[int], review: str | None) -> int:
+        """Record what staff did with these questions; the digest shows them no more (None: shows them again)."""
+        ids = [int(i) for i in question_ids]
+        changed = 0
+        with self.transaction():
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                changed += self._q(f"UPDATE questions SET review = ? WHERE id IN ({', '.join('?' * len(chunk))})",
+                                   (None if review is None else str(review)[:60], *chunk)).rowcount
+        return changed
+
+    def save_digest_group(self, text: str, question_ids: Iterable[int], candidates: Iterable[str]) -> int:
+        cur = self._q(
+            "INSERT INTO digest_groups (made_at, text, question_ids, candidates) VALUES (?, ?, ?, ?)",
+            (_iso(_now()), _short(mask_personal(str(text)), _MAX_QUESTION), ",".join(str(int(i)) for i in question_ids),
+             ",".join(candidates)),
+        )
+        return int(cur.lastrowid)
+
+    def digest_group(self, group_id: int) -> DigestGroup | None:
+        row = self._q("SELECT id, made_at, text, question_ids, candidates, state FROM digest_groups WHERE id = ?",
+                      (int(group_id),)).fetchone()
+        if row is None:
+            return None
+        gid, made_at, text, qids, candidates, state = row
+        return DigestGroup(gid, made_at, text, tuple(int(i) for i in qids.split(",") if i),
+                           tuple(c for c in candidates.split(",") if c), state)
+
+    def set_digest_group_state(self, group_id: int, state: str) -> None:
+        self._q("UPDATE digest_groups SET state = ? WHERE id = ?", (str(state)[:60], int(group_id)))
+
+    def broadcasts_of_post(self, post_id: str) -> list[BroadcastInfo]:
+        """Every broadcast of one post that was not cancelled before it sent anything, newest first."""
+        return self._infos("WHERE post_id = ? AND NOT (state = 'cancelled' AND sent = 0) ORDER BY id DESC",
+                           (str(post_id),))
+
+    def setting(self, name: str) -> str | None:
+        """A setting staff chose in Telegram (the digest's time), kept across restarts."""
+        row = self._q("SELECT value FROM meta WHERE key = ?", (f"setting:{name}",)).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, name: str, value: str | None) -> None:
+        if value is None:
+            self._q("DELETE FROM meta WHERE key = ?", (f"setting:{name}",))
+            return
+        self._q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"setting:{name}", str(value)))
+
 
 def _mask_logged_questions(conn: sqlite3.Connection) -> None:
     """Schema 3: questions logged before masking existed get it now (one transaction)."""
@@ -1215,6 +1403,8 @@ __all__ = [
     "FeedSourceState",
     "TOPICS",
     "BroadcastInfo",
+    "DigestGroup",
+    "LoggedQuestion",
     "OpStoreError",
     "OperationalStore",
     "QuestionRecord",

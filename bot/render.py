@@ -34,6 +34,7 @@ class Button:
     label: str
     data: str = ""  # callback data
     url: str = ""
+    inline_query: str | None = None  # opens "@bot <this>" in a chat the person picks (Share)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +122,8 @@ def post_reply(post: Post, lang: str, *, more: Sequence[str] = (), bot_username:
     first_row: list[Button] = []
     if post.url:
         first_row.append(Button(t(lang, "read_more"), url=post.url))
-    if bot_username:
-        first_row.append(Button(t(lang, "share"), data=callbacks.encode("share", post.id)))
+    if bot_username:  # "@bot p055" in a chat the person picks: inline mode offers this post to send there
+        first_row.append(Button(t(lang, "share"), inline_query=post.id))
     rows = [tuple(first_row)] if first_row else []
     packed = callbacks.more_ids(list(more))
     if packed:

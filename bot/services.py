@@ -10,8 +10,9 @@ import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from bot import feedback
 from bot.answer import TAIPEI, AnswerEngine
 from bot.answer_types import Answer
 from bot.assistant import Assistant
@@ -62,19 +63,27 @@ class Services:
             return None
         return hash_user(user_id, self.salt)
 
-    def record_question(self, answer: Answer, user_id: int | None) -> None:
-        """Log the question (the store masks digit runs and e-mail addresses), the answer kind, score
-        and language, never the user's id or name.
+    def record_question(self, answer: Answer, user_id: int | None) -> str | None:
+        """Log the question (the store masks digit runs and e-mail addresses), the answer kind, reason,
+        first ids, score and language, never the user's id or name. Returns the random reference the
+        answer's 👍/👎 buttons carry (None for an answer that gets none: bot/feedback.py).
 
         Rows are written in batches (every QUESTION_BATCH questions or QUESTION_FLUSH_S seconds, and
         at shutdown): one fsync per question would halve the bot's throughput, and this log is
         statistics, not an acknowledged write; a kill loses at most one batch of it.
         """
         top = answer.hits[0] if answer.hits else None
+        ref = feedback.new_ref() if feedback.votable(answer) else None
         self._questions.append((answer.query, answer.kind, top.id if top else None,
-                                top.score if top else None, self.user_hash(user_id), answer.lang))
+                                top.score if top else None, self.user_hash(user_id), answer.lang, ref,
+                                answer.reason, feedback.answer_ids(answer), datetime.now(UTC)))
         if len(self._questions) >= QUESTION_BATCH or time.monotonic() - self._flushed >= QUESTION_FLUSH_S:
             self.flush_questions()
+        return ref
+
+    def waiting_question(self, ref: str) -> bool:
+        """Whether a logged answer is still in the batch that waits to be written."""
+        return any(row[6] == ref for row in self._questions)
 
     def flush_questions(self) -> None:
         """Write the batch; while the state database cannot be written the rows wait (up to
@@ -85,8 +94,8 @@ class Services:
         batch = self._questions
         try:
             with self.ops.transaction():
-                for *row, lang in batch:
-                    self.ops.log_question(*row, lang=lang)
+                for *row, lang, ref, reason, ids, at in batch:  # when it was asked, not when written
+                    self.ops.log_question(*row, lang=lang, ref=ref, reason=reason, ids=ids, at=at)
         except Exception as exc:  # the log must never cost a citizen their answer
             if not is_storage_error(exc):
                 log.exception("could not log %d questions", len(batch))

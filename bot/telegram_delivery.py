@@ -67,7 +67,7 @@ def translate_error(exc: BaseException) -> BaseException:
 
 
 def keyboard_from_json(buttons_json: str) -> InlineKeyboardMarkup | None:
-    """Buttons stored with a broadcast: a list of rows of {"text", "url"|"callback_data"}, or a
+    """Buttons stored with a broadcast: a list of rows of {"text", "url"|"callback_data"|"switch_inline_query"}, or a
     flat list (one button per row). Empty means no keyboard."""
     if not buttons_json or not buttons_json.strip():
         return None
@@ -83,6 +83,8 @@ def keyboard_from_json(buttons_json: str) -> InlineKeyboardMarkup | None:
 def _button(spec: dict) -> InlineKeyboardButton:
     if "url" in spec:
         return InlineKeyboardButton(text=str(spec["text"]), url=str(spec["url"]))
+    if "switch_inline_query" in spec:  # a post's Share button: "@bot <post id>" in a chat the person picks
+        return InlineKeyboardButton(text=str(spec["text"]), switch_inline_query=str(spec["switch_inline_query"]))
     return InlineKeyboardButton(text=str(spec["text"]), callback_data=str(spec["callback_data"]))
 
 

@@ -26,7 +26,7 @@ async def button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     lang = user_lang(update, context)
     action = callbacks.decode(query.data)
-    if action is None or action.kind in ("sub", "staff"):
+    if action is None or action.kind in ("sub", "staff", "vote", "digest"):
         await query.answer(t(lang, "expired"), show_alert=False)
         return
     inline = update.effective_chat is None  # a button on an inline message: no chat to send to

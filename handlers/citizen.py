@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot import feedback
 from bot.i18n import menu_action, t
 from bot.intake import BURST_MARK
 from bot.render import Reply
@@ -57,8 +58,8 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send(update, context, reply, lang)
         return
     answer, reply = svc.assistant.ask(message, lang, messages=int(_burst(update).get("count") or 1))
-    svc.record_question(answer, update.effective_user.id if update.effective_user else None)
-    await send(update, context, reply, lang)
+    ref = svc.record_question(answer, update.effective_user.id if update.effective_user else None)
+    await send(update, context, feedback.with_vote_buttons(reply, ref), lang)
 
 
 async def non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -14,7 +14,7 @@ from telegram import (
 from telegram.ext import ContextTypes
 
 from bot.i18n import interface_lang, t
-from bot.render import Reply
+from bot.render import Button, Reply
 from bot.services import Services
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
@@ -38,14 +38,19 @@ def user_lang(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str:
 
 def markup(reply: Reply, lang: str) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if reply.buttons:
-        return InlineKeyboardMarkup(
-            [[InlineKeyboardButton(b.label, url=b.url) if b.url else InlineKeyboardButton(b.label, callback_data=b.data)
-              for b in row] for row in reply.buttons]
-        )
+        return InlineKeyboardMarkup([[_button(b) for b in row] for row in reply.buttons])
     if reply.menu:
         keys = [["menu_news", "menu_workshops"], ["menu_trafficking", "menu_contact"], ["menu_hotline", "menu_help"]]
         return ReplyKeyboardMarkup([[KeyboardButton(t(lang, k)) for k in row] for row in keys], resize_keyboard=True)
     return None
+
+
+def _button(b: Button) -> InlineKeyboardButton:
+    if b.url:
+        return InlineKeyboardButton(b.label, url=b.url)
+    if b.inline_query is not None:
+        return InlineKeyboardButton(b.label, switch_inline_query=b.inline_query)
+    return InlineKeyboardButton(b.label, callback_data=b.data)
 
 
 async def send(update: Update, context: ContextTypes.DEFAULT_TYPE, reply: Reply, lang: str) -> Message:

@@ -14,6 +14,7 @@ import secrets
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from html import escape
 
 from telegram import Message, Update
 from telegram.error import BadRequest
@@ -28,7 +29,7 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot import announce, callbacks
+from bot import announce, callbacks, digest, lint
 from bot.announce import Announcement, StaffInputError
 from bot.i18n import t, tmap
 from bot.models import CATEGORIES, RecordError
@@ -258,7 +259,10 @@ async def post_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         announce_row = ((Button(t(lang, "staff_announce_this"), data=_cb("announce", post.id)),),)
     except ValueError:  # an id too long for a button: /announce <id> still works
         pass
-    await _say(update, context, t(lang, "staff_post_published", id=post.id), announce_row)
+    findings = lint.check_post(services(context).engine, post)  # posts it cannot be told from, missing data
+    text = "\n".join([t(lang, "staff_post_published", id=post.id),
+                      *(t(lang, "staff_lint_warning", text=escape(f.line())) for f in findings)])
+    await _say(update, context, text, announce_row)
     return END
 
 
@@ -398,8 +402,11 @@ async def _announce_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     services(context).remember_message(message.chat_id, message.message_id)
     count = announce.recipients(services(context).ops, draft["topic"])
     nonce = _new_nonce(draft)
-    await _say(update, context, announce.confirm_text(draft["topic"], count, when, lang),
-               _confirm_buttons(lang, "ann_ok", "ann_no", nonce))
+    question = announce.confirm_text(draft["topic"], count, when, lang)
+    earlier = announce.earlier_broadcasts(services(context).ops, ann.post_id)
+    if earlier:  # the same post again: say so now; Confirm will ask once more
+        question = announce.again_text(earlier, ann.post_id, lang) + "\n\n" + question
+    await _say(update, context, question, _confirm_buttons(lang, "ann_ok", "ann_no", nonce))
     return A_CONFIRM
 
 
@@ -417,6 +424,14 @@ async def announce_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         await _say(update, context, announce.ScheduleError(
             "staff_when_past", when=announce.format_when(when), now=announce.format_when(svc.now())).message(lang))
         return A_WHEN
+    post_id = Announcement.from_dict(draft["ann"]).post_id
+    earlier = announce.earlier_broadcasts(svc.ops, post_id)
+    if earlier and not draft.get("again"):  # announced before: a second, explicit confirmation
+        await _done_with_buttons(update)
+        await _say(update, context, announce.again_text(earlier, post_id, lang) + "\n\n" + t(lang, "staff_ann_again_ask"),
+                   ((Button(t(lang, "staff_ann_again_confirm"), data=_cb("ann_again", draft["nonce"])),
+                     Button(t(lang, "staff_cancel"), data=_cb("ann_no", draft["nonce"]))),))
+        return A_CONFIRM
     context.user_data.pop("ann", None)
     await _done_with_buttons(update)
     user_id = update.effective_user.id
@@ -432,6 +447,15 @@ async def announce_confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     svc.ops.set_progress_message(broadcast_id, message.chat_id, message.message_id)
     launch(app, broadcast_id, lang)
     return END
+
+
+@staff_only("/announce confirm again")
+async def announce_again(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """"Yes, send it again": the second confirmation for a post announced before."""
+    if await _stale(update, context, "ann"):
+        return A_CONFIRM
+    context.user_data["ann"]["again"] = True
+    return await announce_confirm(update, context)
 
 
 @staff_only("/announce cancel")
@@ -483,8 +507,15 @@ async def cancel_broadcast(update: Update, context: ContextTypes.DEFAULT_TYPE) -
 
 @staff_only("/stats")
 async def stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/stats: subscribers by topic, questions answered and declined today."""
-    await _say(update, context, announce.stats(services(context), user_lang(update, context)))
+    """/stats [7d]: subscribers by topic, questions today; answer rate, 👍 rate, top unanswered over the period."""
+    lang = user_lang(update, context)
+    typed = " ".join(context.args or [])
+    try:
+        period = digest.parse_period(typed) if typed else None
+    except digest.PeriodError:
+        await _say(update, context, t(lang, "staff_stats_period_bad"))
+        return
+    await _say(update, context, announce.stats(services(context), lang, period))
 
 
 @staff_only("staff button")
@@ -540,6 +571,7 @@ def handlers() -> list[BaseHandler]:
                 A_WHEN: [CallbackQueryHandler(announce_when, pattern=r"^st:awhen:now$"),
                          MessageHandler(TEXT, announce_when)],
                 A_CONFIRM: [CallbackQueryHandler(announce_confirm, pattern=r"^st:ann_ok:"),
+                            CallbackQueryHandler(announce_again, pattern=r"^st:ann_again:"),
                             CallbackQueryHandler(announce_decline, pattern=r"^st:ann_no:"),
                             MessageHandler(TEXT, announce_waiting)],
             },

@@ -145,6 +145,17 @@ class UpdateFactory:
         update.set_bot(self.bot)
         return update
 
+    def inline(self, query: str, *, user_id: int = 1001, lang: str = "en", chat_type: str | None = "private") -> Update:
+        """Someone typing "@bot <query>" in a chat (an inline query: no chat, no message)."""
+        from telegram import InlineQuery
+
+        self.update_id += 1
+        inline = InlineQuery(str(self.update_id), self._user(user_id, lang), query, offset="", chat_type=chat_type)
+        inline.set_bot(self.bot)
+        update = Update(self.update_id, inline_query=inline)
+        update.set_bot(self.bot)
+        return update
+
 
 @pytest.fixture
 async def bot_app(settings: Settings, services: Services):

@@ -75,6 +75,11 @@ def test_schema_3_forgets_token_derived_hashes_and_masks_old_questions(tmp_path)
     conn.execute("DROP TABLE handled_updates")
     conn.execute("DROP INDEX questions_user")
     conn.execute("ALTER TABLE questions DROP COLUMN lang")
+    conn.execute("DROP TABLE digest_groups")  # schema 4
+    conn.execute("DROP INDEX questions_ref")
+    conn.execute("DROP INDEX questions_voted")
+    for column in ("ref", "reason", "ids", "vote", "voted_at", "review"):
+        conn.execute(f"ALTER TABLE questions DROP COLUMN {column}")
     conn.execute("PRAGMA user_version = 2")
     conn.commit()
     conn.close()

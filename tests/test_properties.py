@@ -215,7 +215,7 @@ def test_engine_and_renderer_answer_any_text_quickly_with_valid_html(services, t
         assert_valid_reply_text(reply.text)
         for row in reply.buttons:
             for button in row:
-                assert button.label and (button.url or button.data)
+                assert button.label and (button.url or button.data or button.inline_query)
                 assert len(button.data.encode()) <= 64
 
 
