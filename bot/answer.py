@@ -195,6 +195,8 @@ class AnswerEngine:
         hit = safety.check(text)
         if hit is not None and hit.level == "referral":
             ids = safety.referral_contacts(hit, list(self.contacts.values()), now)
+            if hit.situations == ("immediate_danger",):
+                ids = self._injury_first(text, hit, ids)
             return Answer("referral", tuple(Hit(i, 100.0) for i in ids), query=query, reason="safety",
                           lang=hit.lang, situations=hit.situations)
         answer = self._answer_question(query, now)
@@ -202,6 +204,25 @@ class AnswerEngine:
             ids = safety.referral_contacts(hit, list(self.contacts.values()), now)
             answer = Answer(**{**_fields(answer), "safety_note": tuple(ids[:3]), "situations": hit.situations})
         return answer
+
+    def _asks_to_compose(self, norm: str, tokens: list[str]) -> bool:
+        """"Write me a poem about Mid-Autumn", "buatkan puisi": a request to compose something is out of the
+        ministry's scope whatever its subject (data/intents.json: a compose verb and a genre, both)."""
+        verbs, genres = self.intents.get("compose_verbs"), self.intents.get("compose_genres")
+        return bool(verbs and genres and verbs.find(norm, tokens) and genres.find(norm, tokens))
+
+    def _injury_first(self, text: str, hit: safety.SafetyHit, ids: list[str]) -> list[str]:
+        """Danger named only by an injury or a fire ("bleeding a lot", "can't breathe", no one causing
+        it) is first a call for an ambulance: the urgent line the message describes (119) leads the
+        card. A sign of someone causing it (a weapon, a threat, "he") keeps the police first."""
+        sig = self.router.read(text)
+        line = next((cid for cid in sig.best_needs()[:1] if cid in self.router.urgent), None)
+        if line is None or line == (ids[0] if ids else None):
+            return ids
+        described = {t.casefold() for t in sig.needs.get(line, ())}
+        if not hit.matched or any(term.casefold() not in described for term in hit.matched):
+            return ids
+        return [line, *(i for i in ids if i != line)]
 
     def _answer_question(self, query: str, now: datetime) -> Answer:
         norm = normalise(query)
@@ -211,6 +232,8 @@ class AnswerEngine:
         for kind in ("greeting", "thanks", "chitchat"):
             if self.intents[kind].covers(tokens, stop):
                 return Answer("none", query=query, reason=kind, lang=lang)
+        if self._asks_to_compose(norm, tokens):
+            return Answer("none", query=query, reason="compose", lang=lang)
         if len([t for t in tokens if len(t) > 1 or not t.isascii()]) == 0:
             return Answer("none", query=query, reason="too-short", lang=lang)
         news = news_request(self.news_reader, query)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:  # the services container is passed in, never built here
     from bot.services import Services
 
 # Engine reasons of a decline that need no post: small talk and empty messages (bot/answer.py).
-SMALL_TALK = ("greeting", "thanks", "chitchat", "no-text", "too-short")
+SMALL_TALK = ("greeting", "thanks", "chitchat", "compose", "no-text", "too-short")
 OUT_OF_SCOPE, IGNORED = "out-of-scope", "ignored"
 DEFAULT_PERIOD = timedelta(days=1)
 MAX_PERIOD = timedelta(days=366)

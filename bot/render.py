@@ -205,7 +205,8 @@ def contacts_reply(contacts: Sequence[Contact], lang: str, *, heading: str = "",
 
 
 def decline_reply(answer: Answer, posts: Mapping[str, Post], lang: str) -> Reply:
-    key = {"no-text": "no_text", "greeting": "greeting", "thanks": "thanks", "chitchat": "chitchat"}.get(answer.reason)
+    key = {"no-text": "no_text", "greeting": "greeting", "thanks": "thanks", "chitchat": "chitchat",
+           "compose": "chitchat"}.get(answer.reason)
     if key:
         return Reply(t(lang, key))
     text = t(lang, "none")

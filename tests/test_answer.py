@@ -182,3 +182,19 @@ def test_index_over_columns_scores_titles_above_bodies():
     index = Index(docs, {"title": 3.0, "body": 1.0})
     hits = index.score(index.plan("typhoon drill"))
     assert [h.id for h in hits] == ["a", "b"]
+
+
+@pytest.mark.parametrize("text", [
+    "write me a poem about the Mid-Autumn festival", "compose a song about Taiwan's police",
+    "幫我寫一首關於颱風的詩", "buatkan puisi tentang hari kemerdekaan", "viết cho tôi một bài thơ về mùa xuân",
+    "แต่งกลอนวันแม่ให้หน่อย", "sumulat ka ng tula tungkol sa pasko",
+])
+def test_a_request_to_compose_something_is_declined_as_out_of_scope(engine, text):
+    answer = engine.answer(text)
+    assert answer.kind == "none" and answer.reason == "compose", (text, answer.reason)
+
+
+@pytest.mark.parametrize("text", ["tell me the story of the taiwan indonesia MOU", "台印合作的故事",
+                                  "làm thợ điện ở Đài Loan cần giấy tờ gì"])
+def test_a_story_or_a_worker_is_not_a_request_to_compose(engine, text):
+    assert engine.answer(text).reason != "compose"
