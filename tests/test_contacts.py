@@ -46,6 +46,11 @@ def test_a_request_for_the_address_gets_the_ministrys_address(engine, text):
     ("I smell smoke in the stairwell", "119"),
     ("家裡有很重的瓦斯味", "119"),
     ("ambulance number", "119"),
+    # A theft described rather than named is for the police; a neighbour's barking dog for the city line;
+    # a Taiwanese abroad for MOFA's emergency centre.
+    ("somebody grabbed my bag on the MRT platform, who should i call", "110"),
+    ("the dog upstairs keeps barking at 3am, who handles that in kaohsiung", "1999"),
+    ("taiwanese tourist in osaka, i lost my passport, is there a number to call", "+886-800-085-095"),
 ])
 def test_a_need_or_a_typed_number_with_a_question_about_it_gets_that_line(engine, text, phone):
     answer = engine.answer(text)
@@ -70,3 +75,17 @@ def test_a_contact_answer_is_one_short_card_in_the_readers_language_without_rese
     assert len(reply.text.splitlines()) <= 8
     assert card.notes[:30] not in reply.text and "copy of the" not in reply.text
     assert all(b.url != card.url for row in reply.buttons for b in row if b.url) or card.url == card.page_url
+
+
+@pytest.mark.parametrize("text", [
+    "my uncle fell off the ladder and is bleeding a lot, please help",
+    "she collapsed at work and is bleeding from her head, what do we do",
+])
+def test_an_injury_with_no_one_causing_it_puts_the_ambulance_first(engine, text):
+    answer = engine.answer(text)
+    assert answer.kind in ("referral", "contact") and phone_of(engine, answer) == "119", (text, answer.ids)
+
+
+def test_an_injury_someone_caused_keeps_the_police_first(engine):
+    answer = engine.answer("my boss cut me with a knife and i am bleeding")
+    assert answer.kind == "referral" and phone_of(engine, answer) == "110"
