@@ -94,3 +94,14 @@ def test_the_bundled_data_holds_no_alternate_question_from_an_evaluation_file():
     sources = json.loads((ROOT / "data" / "sources" / "posts.json").read_text(encoding="utf-8"))
     alternates = [q for record in [*store["posts"].values(), *sources] for q in record.get("questions") or []]
     assert not {normalise(q) for q in alternates} & asked
+
+
+@pytest.mark.skipif(not (SHARED / "eval").is_dir(), reason="../shared/eval not present")
+def test_the_training_questions_of_the_answerability_model_hold_no_evaluation_question():
+    """The fitted models are reported with held-out figures per dev file; a dev question copied into the
+    training files would leak into the file it is held out from."""
+    asked = {normalise(json.loads(line)["q"]) for path in (SHARED / "eval").glob("*.jsonl")
+             for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    training = {normalise(json.loads(line)["q"]) for path in (ROOT / "data" / "training").glob("*.jsonl")
+                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+    assert training and not training & asked
