@@ -19,6 +19,7 @@ from bot.answer_types import Answer, Hit
 from bot.answerability import AnswerabilityModel, features
 from bot.config import DATA_DIR
 from bot.contact_router import MINISTRY_ADDRESS, MINISTRY_CONTACT, ContactRouter
+from bot.fact_types import default_fact_types
 from bot.intents import PhraseReader, news_reader, news_request
 from bot.language import detect_lang
 from bot.lexicon import Lexicon, default_lexicon, english_words
@@ -338,6 +339,9 @@ class AnswerEngine:
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         if not posts:
             return Answer("none", query=query, reason="low-score", lang=lang)
+        if default_fact_types().unstated(query, self.posts[posts[0].id]):
+            # "how much does the gold card cost": the post on the card names no fee; offer it, do not answer.
+            return Answer("none", query=query, reason="fact-not-stated", lang=lang, suggestions=near, confidence=p)
         if p >= model.answer_at:
             return Answer("post", tuple(posts), query=query, reason="match", lang=lang, confidence=p)
         if p >= model.tentative_at or self._title_search(plan, posts[0]):
@@ -443,6 +447,9 @@ class AnswerEngine:
                        "translated_titles": {lang: f["title"] for lang, f in self.posts[h.id].i18n.items()}}
                       for h in posts[:5]],
             "answerability": decision,
+            # A question asking for a price or a death toll, and whether the best post states one.
+            "fact_types": {"asked": default_fact_types().asked(text),
+                           "unstated": default_fact_types().unstated(text, self.posts[posts[0].id]) if posts else []},
             "safety_cues": {k: v for k, v in safety.cue_scores(text).items() if v > 0},
             "contact_signals": {"asks": sig.asks, "attributes": sig.attributes, "address": sig.address,
                                 "contact_words": sig.contact_words, "needs": sig.needs},

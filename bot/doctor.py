@@ -272,7 +272,10 @@ def _check_data(report: _Report) -> None:
         missing = {"greeting", "thanks", "chitchat", "latest_cues", "news_nouns", "ministry_names"} - set(intents)
         if missing:
             raise ValueError(f"intents.json lacks {sorted(missing)}")
-        report.ok("data: matcher tunables (matcher.json) and intents (intents.json) load")
+        from bot.fact_types import FactTypes
+
+        FactTypes(json_file("fact_types.json"))  # its regular expressions compile
+        report.ok("data: matcher tunables (matcher.json), intents (intents.json) and fact types (fact_types.json) load")
 
     def safety() -> None:
         from bot.referral import card_texts

@@ -210,6 +210,8 @@ def decline_reply(answer: Answer, posts: Mapping[str, Post], lang: str) -> Reply
     if key:
         return Reply(t(lang, key))
     text = t(lang, "none")
+    if answer.reason == "fact-not-stated":  # a post is about it, but names no fee, no death toll
+        text = t(lang, "fact_not_stated") + "\n" + text
     rows = tuple((Button(truncate_words(post_title(posts[h.id], lang), 60), data=callbacks.encode("post", h.id)),)
                  for h in answer.suggestions if h.id in posts)
     if rows:

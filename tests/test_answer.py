@@ -198,3 +198,46 @@ def test_a_request_to_compose_something_is_declined_as_out_of_scope(engine, text
                                   "làm thợ điện ở Đài Loan cần giấy tờ gì"])
 def test_a_story_or_a_worker_is_not_a_request_to_compose(engine, text):
     assert engine.answer(text).reason != "compose"
+
+
+# -- questions that ask for a price or a death toll (bot/fact_types.py) ----------------------------
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("what is the fee for an ARC", "price"), ("how much does it cost to renew", "price"),
+    ("居留證規費多少錢", "price"), ("biaya perpanjang paspor berapa", "price"), ("lệ phí làm hộ chiếu", "price"),
+    ("ค่าธรรมเนียมต่อวีซ่า", "price"), ("magkano ang renewal", "price"),
+    ("death toll of the typhoon", "casualties"), ("how many people died in the fire", "casualties"),
+    ("地震死亡人數", "casualties"),
+])
+def test_a_question_asking_for_a_price_or_a_death_toll_is_recognised(text, kind):
+    from bot.fact_types import default_fact_types
+
+    assert default_fact_types().asked(text) == [kind]
+
+
+@pytest.mark.parametrize("text", ["who is in charge of the 1955 hotline", "my employer does not pay me",
+                                  "e-Gate registration at the airport", "actual price registration"])
+def test_other_questions_ask_for_no_such_fact_or_are_answered_by_a_post_that_states_it(engine, text):
+    from bot.fact_types import default_fact_types
+
+    answer = engine.answer(text)
+    top = engine.posts[answer.hits[0].id] if answer.kind == "post" and answer.hits else None
+    assert top is None or default_fact_types().unstated(text, top) == []
+
+
+def test_a_post_that_names_no_fee_is_offered_not_given_as_the_answer_to_what_it_costs(engine):
+    from bot.render import render_answer
+
+    answer = engine.answer("how much does it cost to sign up for the e-Gate")
+    assert answer.kind == "none" and answer.reason == "fact-not-stated"
+    assert answer.suggestions and "e-gate" in engine.posts[answer.suggestions[0].id].title.casefold()
+    reply = render_answer(answer, engine.posts, engine.contacts, lang="en", now=engine.clock())
+    assert "do not give that figure" in reply.text and "1996" in reply.text
+    assert [b.data for row in reply.buttons for b in row][0] == f"p:{answer.suggestions[0].id}"
+
+
+def test_a_post_that_states_the_figure_still_answers(engine):
+    # p011 reports the 2014 Kaohsiung gas explosions, with their dead and injured.
+    answer = engine.answer("2014 kaohsiung gas explosion death toll")
+    assert answer.kind == "post" and answer.hits[0].id == "p011"
