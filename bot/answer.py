@@ -31,6 +31,7 @@ from bot.text import clean, fold_latin, has_searchable, normalise, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 _YEAR_RE = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)|\d{2,3}\s*年")
+_PAST_YEAR_RE = re.compile(r"(?<!\d)20\d\d(?!\d)|(?<!\d)1[01]\d\s*年|(?<!\d)[89]\d\s*年")  # 2000s, ROC 80-119
 YEAR_LIST_SIZE = 10  # posts listed for "posts from 2019" (the list pages on with buttons)
 PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at start-up, not on first use
 
@@ -284,7 +285,11 @@ class AnswerEngine:
     def _contact_answer(self, query: str, tokens: list[str], lang: str, today: date) -> Answer | None:
         """A contact card when the message asks for one (see bot/contact_router.py), else None."""
         sig = self.router.read(query)
-        asks = bool(sig.asks) or bool(tokens and tokens[-1] in self.intents["contact_tail"].word_phrases_flat)
+        # "police number", "1955 phone": a message ending in the word asks for one, unless that word is part of
+        # a phrase that is not about contacting anyone ("the full house number": no number word is left).
+        tail = bool(tokens and tokens[-1] in self.intents["contact_tail"].word_phrases_flat
+                    and (sig.number_words or sig.contact_words or sig.address))
+        asks = bool(sig.asks) or tail
         typed = self._phone_lookup(query)
         needs = sig.best_needs()
 
@@ -306,6 +311,11 @@ class AnswerEngine:
             # "I smell smoke in the stairwell", "家裡有瓦斯味": the writer's own emergency, now (no year:
             # not a question about a past event), names the line even without asking for a number.
             return card(urgent + needs, "contact-urgent")
+        if not sig.asks and _PAST_YEAR_RE.search(query):
+            # "what share of calls to the 1990 hotline in 2020 were about visas", "was the 2017 quake alert
+            # sent to every phone": a year and no request for a number is a question about the past, for
+            # the posts. (Years from 2000: 1955, 1990, 1996 and 1999 are hotlines.)
+            return None
         found_words, rest, script_left = self.contact_reader.read(query)
         bare = not [t for t in rest if not t.isdigit()] and len(script_left) <= 1
         if sig.address and (bare or "ministry" in found_words):

@@ -63,6 +63,9 @@ def test_a_need_or_a_typed_number_with_a_question_about_it_gets_that_line(engine
     "number of foreign residents in 2019",
     "my friend was injured in the 2014 kaohsiung gas explosion",  # a past event, not an emergency now
     "what time is it in new york",
+    "how many calls did the 1955 hotline get in 2021",  # a year, no request for a number: the posts
+    "was the 2019 earthquake alert sent to every phone",
+    "will the new ID card print my full house number",  # 'number' here is not a phone number
 ])
 def test_questions_that_do_not_ask_for_a_contact_do_not_get_one(engine, text):
     assert engine.answer(text).kind != "contact"
