@@ -27,7 +27,7 @@ from rapidfuzz import fuzz, process
 from bot.answer_types import Hit
 from bot.bulk_tokens import Vocabulary, tokenise_ascii
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.text import clean, has_han, normalise, roc_years, script_grams, words
+from bot.text import attached_years, clean, has_han, normalise, roc_years, script_grams, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
 _NUMBER_TERM = re.compile(r"^\d+(st|nd|rd|th)?$")
@@ -349,8 +349,11 @@ class Index:
         plan.foreign = bool(used)
         raw_tokens = lex.base_tokens(text)
         plan.years = [int(y) for y in _YEAR_RE.findall(" ".join(raw_tokens)) if y not in self.phone_terms]
-        if has_han(question):
-            plan.years += [y for y in roc_years(question) if y not in plan.years]
+        # Years the tokens miss: ROC years ("110年"), years against Han or Thai ("2021年"), Thai Buddhist Era
+        # years; a hotline number (1955, 1996) is not a year.
+        extra = roc_years(question) if has_han(question) else []
+        extra += [y for y in attached_years(question) if str(y) not in self.phone_terms]
+        plan.years += [y for y in dict.fromkeys(extra) if y not in plan.years]
         fixed: list[str] = []
         for tok in raw_tokens:
             if tok in lex.stopwords or tok in self.df or not tok.isalpha():

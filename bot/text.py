@@ -110,7 +110,7 @@ def script_grams(text: str) -> list[str]:
     return out
 
 
-_ROC_YEAR_RE = re.compile(r"(?:民國|民国)?\s*(\d{2,3})\s*年")
+_ROC_YEAR_RE = re.compile(r"(?:民國|民国)?\s*(?<!\d)(\d{2,3})\s*年")  # not the tail of "1990年"
 ROC_OFFSET = 1911  # Republic of China year 1 is 1912
 
 
@@ -136,3 +136,23 @@ def truncate_words(text: str, limit: int, ellipsis: str = "…") -> str:
     if space > limit * 0.6:
         cut = cut[:space]
     return cut.rstrip(" ,.;:-") + ellipsis
+
+
+_ATTACHED_YEAR_RE = re.compile(r"(?<!\d)(19[5-9]\d|20[0-4]\d|25[0-9]\d)(?!\d)")
+BUDDHIST_OFFSET = 543  # Thai years are often written in the Buddhist Era: 2567 BE is 2024
+
+
+def attached_years(text: str) -> list[int]:
+    """Gregorian years written against other script ("2021年", "ปี2024") that word boundaries miss, and in
+    Thai text, Buddhist Era years ("พ.ศ. 2567" -> 2024)."""
+    thai = has_thai(text)
+    out = []
+    for m in _ATTACHED_YEAR_RE.finditer(text):
+        n = int(m.group(1))
+        if n >= 2500:
+            if not thai or not 1950 <= n - BUDDHIST_OFFSET <= 2049:
+                continue
+            n -= BUDDHIST_OFFSET
+        if n not in out:
+            out.append(n)
+    return out
