@@ -383,6 +383,8 @@ class AnswerEngine:
         # Paragraph numbers from the passage index count the English body's paragraphs first.
         similar = (self.semantic.similarities(query, [(self.posts[h.id], where) for h, _, where in scored])
                    if self.semantic is not None and meaning else [])
+        if similar:
+            posts, passage, similar = _tie_break_by_meaning(posts, passage, similar)
         return plan, posts, features(plan, posts, passage, lang, self.post_index.holds, similar)
 
     def decide(self, query: str, lang: str, *, today: date | None = None, recency: bool = False
@@ -467,6 +469,23 @@ class AnswerEngine:
             "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang,
                        "confidence": round(ans.confidence, 3), "situations": list(ans.situations)},
         }
+
+
+TIE = 1.0  # points (the 0-100 score, as the "Did you mean" near ties): posts this close match the words equally
+PASSAGE_TIE = 0.02  # ... and their best paragraphs hold the question about equally
+
+
+def _tie_break_by_meaning(posts: list[Hit], passage: list[float], similar: list[float]
+                          ) -> tuple[list[Hit], list[float], list[float]]:
+    """Posts the words match equally well are ordered by the encoder's closeness in meaning; the rest of
+    the ranking stays lexical (the encoder alone, or fused with the lexical score, ranked worse)."""
+    tied = [i for i in range(min(len(similar), len(posts)))
+            if posts[0].score - posts[i].score <= TIE and abs(passage[0] - passage[i]) <= PASSAGE_TIE]
+    if len(tied) < 2:
+        return posts, passage, similar
+    order = sorted(tied, key=lambda i: -similar[i]) + [i for i in range(len(posts)) if i not in tied]
+    sims = [similar[i] for i in order if i < len(similar)]
+    return [posts[i] for i in order], [passage[i] for i in order], sims
 
 
 def _rounded(parts: dict) -> dict:

@@ -241,3 +241,12 @@ def test_a_post_that_states_the_figure_still_answers(engine):
     # p011 reports the 2014 Kaohsiung gas explosions, with their dead and injured.
     answer = engine.answer("2014 kaohsiung gas explosion death toll")
     assert answer.kind == "post" and answer.hits[0].id == "p011"
+
+
+def test_posts_the_words_match_equally_are_ordered_by_meaning_and_the_question_is_answered(engine):
+    # Three posts on the 2018 workshop match "2018 anti-trafficking workshop" word for word; which of them
+    # is shown first is the encoder's call, and the question is answered, with the others as near ties.
+    answer = engine.answer("2018 anti-trafficking workshop")
+    workshop_2018 = {"p053", "p054", "p055"}
+    assert answer.kind == "post" and answer.reason == "match"
+    assert {h.id for h in answer.hits[:3]} == workshop_2018
