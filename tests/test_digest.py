@@ -283,10 +283,10 @@ def test_the_cli_digest_and_add_question_answer_the_question_after(services, set
     assert main(["digest"]) == 0
     assert "No unanswered questions" in capsys.readouterr().out  # both groups were handled
     # "when is the drill": every drill post holds "drill" in its title; an alternate question adds nothing
-    # that tells them apart, and staff are told so.
+    # that tells them apart, and staff are told so (which of the tied posts comes first is the encoder's call).
     assert main(["posts", "add-question", "p129", "when is the drill"]) == 0
     out = capsys.readouterr().out
-    assert "Added to p129" in out and "still answers it otherwise" in out and "finds another post" in out
+    assert "Added to p129" in out and "finds another post as well" in out
     assert main(["posts", "add-question", "p99999", "anything"]) == 2
     assert main(["posts", "add-question", "p129", "#### ####"]) == 2  # nothing left once masked
     assert main(["posts", "remove-question", "p129", "When is the drill"]) == 0
