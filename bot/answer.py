@@ -207,6 +207,19 @@ class AnswerEngine:
             answer = Answer(**{**_fields(answer), "safety_note": tuple(ids[:3]), "situations": hit.situations})
         return answer
 
+    def _another_edition(self, plan: QueryPlan, post_id: str) -> bool:
+        """Whether the question names an edition ("9th meeting", "ninth", "lần thứ 9") that the post does not
+        hold, as an ordinal or as its number word ("tenth time" / "ten years in a row"), while the post is
+        about another edition (it holds another ordinal). First is left out: "first" is said loosely."""
+        asked = [int(m.group(1)) for n in plan.numbers if (m := _ORDINAL.fullmatch(n)) and int(m.group(1)) >= 2]
+        if not asked:
+            return False
+        holds = self.post_index.holds
+        if all(holds(f"{n}{_suffix(n)}", post_id) or holds(_NUMBER_WORDS.get(n, "-"), post_id) for n in asked):
+            return False
+        return any(holds(term, post_id) for term in self.post_index.ordinal_terms
+                   if int(_ORDINAL.fullmatch(term).group(1)) >= 2 and int(_ORDINAL.fullmatch(term).group(1)) not in asked)
+
     def _asks_to_compose(self, norm: str, tokens: list[str]) -> bool:
         """"Write me a poem about Mid-Autumn", "buatkan puisi": a request to compose something is out of the
         ministry's scope whatever its subject (data/intents.json: a compose verb and a genre, both)."""
@@ -349,6 +362,10 @@ class AnswerEngine:
         near = tuple(h for h in posts[:3] if h.score >= self.tun.suggest_min_score)
         if not posts:
             return Answer("none", query=query, reason="low-score", lang=lang)
+        if self._another_edition(plan, posts[0].id):
+            # "the ninth Taiwan-Indonesia meeting": the best post is about the sixth; another edition would mislead.
+            return Answer("none", query=query, reason="edition-not-covered", lang=lang, suggestions=near,
+                          confidence=p)
         if default_fact_types().unstated(query, self.posts[posts[0].id]):
             # "how much does the gold card cost": the post on the card names no fee; offer it, do not answer.
             return Answer("none", query=query, reason="fact-not-stated", lang=lang, suggestions=near, confidence=p)
@@ -469,6 +486,16 @@ class AnswerEngine:
             "answer": {"kind": ans.kind, "reason": ans.reason, "ids": ans.ids[:3], "lang": ans.lang,
                        "confidence": round(ans.confidence, 3), "situations": list(ans.situations)},
         }
+
+
+_ORDINAL = re.compile(r"(\d{1,3})(?:st|nd|rd|th)")
+_NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten",
+                 11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen", 16: "sixteen",
+                 17: "seventeen", 18: "eighteen", 19: "nineteen", 20: "twenty"}
+
+
+def _suffix(n: int) -> str:
+    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 TIE = 1.0  # points (the 0-100 score, as the "Did you mean" near ties): posts this close match the words equally

@@ -250,3 +250,19 @@ def test_posts_the_words_match_equally_are_ordered_by_meaning_and_the_question_i
     workshop_2018 = {"p053", "p054", "p055"}
     assert answer.kind == "post" and answer.reason == "match"
     assert {h.id for h in answer.hits[:3]} == workshop_2018
+
+
+@pytest.mark.parametrize("text", ["eleventh taiwan vietnam immigration meeting",
+                                  "the 20th taiwan-philippines migrant worker conference"])
+def test_a_question_about_an_edition_no_post_covers_is_not_answered_with_another_edition(engine, text):
+    answer = engine.answer(text)
+    assert answer.kind == "none" and answer.reason == "edition-not-covered", (text, answer.reason)
+    assert answer.suggestions  # the meetings that are covered are offered
+
+
+@pytest.mark.parametrize("text, post", [("8th taiwan philippines migrant worker conference", "p069"),
+                                        ("who attended the sixth bilateral immigration meeting with indonesia",
+                                         "p051")])
+def test_a_question_about_a_covered_edition_is_answered(engine, text, post):
+    answer = engine.answer(text)
+    assert answer.kind == "post" and answer.hits[0].id == post
