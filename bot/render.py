@@ -215,7 +215,10 @@ def decline_reply(answer: Answer, posts: Mapping[str, Post], lang: str) -> Reply
     rows = tuple((Button(truncate_words(post_title(posts[h.id], lang), 60), data=callbacks.encode("post", h.id)),)
                  for h in answer.suggestions if h.id in posts)
     if rows:
-        text += "\n\n" + t(lang, "none_suggest")
+        # The posts are about the subject but lack the figure or the edition asked: offered as related, not
+        # as "which post did you mean".
+        related = answer.reason in ("fact-not-stated", "edition-not-covered")
+        text += "\n\n" + t(lang, "none_related" if related else "none_suggest")
     return Reply(text, rows)
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from bot.answer import AnswerEngine
 from bot.bulk_tokens import Vocabulary, tokenise_ascii
+from bot.i18n import t
 from bot.matcher import Docs, Index
 from bot.store import PostStore
 from bot.text import normalise, words
@@ -234,6 +235,7 @@ def test_a_post_that_names_no_fee_is_offered_not_given_as_the_answer_to_what_it_
     assert answer.suggestions and "e-gate" in engine.posts[answer.suggestions[0].id].title.casefold()
     reply = render_answer(answer, engine.posts, engine.contacts, lang="en", now=engine.clock())
     assert "do not give that figure" in reply.text and "1996" in reply.text
+    assert t("en", "none_related") in reply.text and "Did you mean" not in reply.text
     assert [b.data for row in reply.buttons for b in row][0] == f"p:{answer.suggestions[0].id}"
 
 
