@@ -23,15 +23,14 @@ from bot.fact_types import default_fact_types
 from bot.intents import PhraseReader, news_reader, news_request
 from bot.language import detect_lang
 from bot.lexicon import Lexicon, default_lexicon, english_words
-from bot.matcher import YEAR_OTHER, Docs, Index, QueryPlan
+from bot.matcher import ORDINAL_TERM, YEAR_OTHER, Docs, Index, QueryPlan
 from bot.models import Contact, Post
 from bot.passages import PassageIndex
 from bot.semantic import SemanticIndex
-from bot.text import clean, fold_latin, has_searchable, normalise, words
+from bot.text import attached_years, clean, fold_latin, has_searchable, normalise, roc_years, words
 
 TAIPEI = ZoneInfo("Asia/Taipei")
 _YEAR_RE = re.compile(r"(?<!\d)(19|20)\d\d(?!\d)|\d{2,3}\s*年")
-_PAST_YEAR_RE = re.compile(r"(?<!\d)20\d\d(?!\d)|(?<!\d)1[01]\d\s*年|(?<!\d)[89]\d\s*年")  # 2000s, ROC 80-119
 YEAR_LIST_SIZE = 10  # posts listed for "posts from 2019" (the list pages on with buttons)
 PASSAGE_WARM_POSTS = 5000  # up to this many posts, every paragraph is read at start-up, not on first use
 
@@ -211,14 +210,15 @@ class AnswerEngine:
         """Whether the question names an edition ("9th meeting", "ninth", "lần thứ 9") that the post does not
         hold, as an ordinal or as its number word ("tenth time" / "ten years in a row"), while the post is
         about another edition (it holds another ordinal). First is left out: "first" is said loosely."""
-        asked = [int(m.group(1)) for n in plan.numbers if (m := _ORDINAL.fullmatch(n)) and int(m.group(1)) >= 2]
+        asked = {term: int(m.group(1)) for term in plan.numbers
+                 if (m := ORDINAL_TERM.fullmatch(term)) and int(m.group(1)) >= 2}
         if not asked:
             return False
         holds = self.post_index.holds
-        if all(holds(f"{n}{_suffix(n)}", post_id) or holds(_NUMBER_WORDS.get(n, "-"), post_id) for n in asked):
+        if all(holds(term, post_id) or holds(_NUMBER_WORDS.get(n, "-"), post_id) for term, n in asked.items()):
             return False
-        return any(holds(term, post_id) for term in self.post_index.ordinal_terms
-                   if int(_ORDINAL.fullmatch(term).group(1)) >= 2 and int(_ORDINAL.fullmatch(term).group(1)) not in asked)
+        others = (term for term, n in self.post_index.ordinal_terms.items() if n >= 2 and n not in asked.values())
+        return any(holds(term, post_id) for term in others)
 
     def _asks_to_compose(self, norm: str, tokens: list[str]) -> bool:
         """"Write me a poem about Mid-Autumn", "buatkan puisi": a request to compose something is out of the
@@ -324,7 +324,7 @@ class AnswerEngine:
             # "I smell smoke in the stairwell", "家裡有瓦斯味": the writer's own emergency, now (no year:
             # not a question about a past event), names the line even without asking for a number.
             return card(urgent + needs, "contact-urgent")
-        if not sig.asks and _PAST_YEAR_RE.search(query):
+        if not sig.asks and _names_recent_year(query):
             # "what share of calls to the 1990 hotline in 2020 were about visas", "was the 2017 quake alert
             # sent to every phone": a year and no request for a number is a question about the past, for
             # the posts. (Years from 2000: 1955, 1990, 1996 and 1999 are hotlines.)
@@ -488,14 +488,15 @@ class AnswerEngine:
         }
 
 
-_ORDINAL = re.compile(r"(\d{1,3})(?:st|nd|rd|th)")
+def _names_recent_year(query: str) -> bool:
+    """A year from 2000 (1955, 1990, 1996 and 1999 are hotlines, not years), or an ROC year from 80 (1991)."""
+    return any(y >= 2000 for y in attached_years(query)) or any(y >= 1991 for y in roc_years(query))
+
+
 _NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten",
                  11: "eleven", 12: "twelve", 13: "thirteen", 14: "fourteen", 15: "fifteen", 16: "sixteen",
                  17: "seventeen", 18: "eighteen", 19: "nineteen", 20: "twenty"}
 
-
-def _suffix(n: int) -> str:
-    return "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 TIE = 1.0  # points (the 0-100 score, as the "Did you mean" near ties): posts this close match the words equally

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -30,7 +30,7 @@ from bot.lexicon import Lexicon, default_lexicon, english_words
 from bot.text import attached_years, clean, has_han, normalise, roc_years, script_grams, words
 
 _YEAR_RE = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
-_ORDINAL_TERM = re.compile(r"\d{1,3}(?:st|nd|rd|th)")
+ORDINAL_TERM = re.compile(r"(\d{1,3})(?:st|nd|rd|th)")
 _NUMBER_TERM = re.compile(r"^\d+(st|nd|rd|th)?$")
 _SCRIPT_RE = re.compile(r"[\u0e00-\u0e7f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 K1, B = 1.2, 0.6
@@ -261,8 +261,6 @@ class Index:
         del self._lengths_parts
         self._ptr = np.concatenate(([0], np.cumsum(df))).astype(np.int64)
         self.df = {name: int(df[i]) for i, name in enumerate(self.term_names) if df[i]}
-        # Ordinal terms ("6th", "15th"): a post about one edition of a meeting or a report (bot/answer.py).
-        self.ordinal_terms = tuple(t for t in self.df if _ORDINAL_TERM.fullmatch(t))
         total = int(self._ptr[-1])
         self._docs = np.empty(total, dtype=np.int32)
         self._sat = np.empty(total, dtype=np.float32)
@@ -343,6 +341,12 @@ class Index:
         if best:
             return best[0]
         return bases[0] if bases else None
+
+    @cached_property
+    def ordinal_terms(self) -> dict[str, int]:
+        """Ordinal terms ("6th", "15th") and their numbers: a post about one edition of a meeting or a report
+        (bot/answer.py). Read on the first question that names an edition, not at every re-index."""
+        return {t: int(m.group(1)) for t in self.df if (m := ORDINAL_TERM.fullmatch(t))}
 
     def plan(self, question: str, *, today: date | None = None) -> QueryPlan:
         lex = self.lexicon
